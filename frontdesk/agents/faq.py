@@ -1,0 +1,58 @@
+"""The offline FAQ agent: answers from the tenant's knowledge entries, no model needed.
+
+Each new message of the turn is matched on its own, so a burst of questions gets its answers in
+order; a message nothing answers well enough gets the fallback text and flags the conversation
+for a person.
+"""
+
+from __future__ import annotations
+
+from frontdesk.agents.base import Agent
+from frontdesk.agents.knowledge import KnowledgeIndex
+from frontdesk.model.config import FaqAgentSettings
+from frontdesk.model.messages import AgentReply, Turn
+
+
+class FaqAgent(Agent):
+    def __init__(self, index: KnowledgeIndex, config: dict) -> None:
+        self.index = index
+        self.settings = FaqAgentSettings.model_validate(config)
+
+    async def reply(self, turn: Turn) -> AgentReply:
+        texts: list[str] = []
+        trace: list[dict] = []
+        confidences: list[float] = []
+        unanswered: list[str] = []
+        for message in turn.new_messages:
+            if not message.text.strip():
+                continue
+            best = next(iter(self.index.search(message.text, limit=1)), None)
+            score = best.confidence if best else 0.0
+            confidences.append(score)
+            trace.append(
+                {
+                    "step": "faq_match",
+                    "message_id": message.id,
+                    "entry_id": best and best.entry_id,
+                    "confidence": score,
+                }
+            )
+            if best is not None and score >= self.settings.confidence_threshold:
+                reply = best.answer
+            else:
+                unanswered.append(message.text)
+                reply = self.settings.fallback_text
+            if not texts or texts[-1] != reply:
+                texts.append(reply)
+        if not confidences:
+            return AgentReply(texts=[], confidence=1.0, trace=trace)
+        handoff = bool(unanswered)
+        reason = None
+        if handoff:
+            reason = (
+                f"FAQ agent confidence below {self.settings.confidence_threshold:.2f} for "
+                f"{len(unanswered)} message(s)"
+            )
+        return AgentReply(
+            texts=texts, confidence=min(confidences), handoff=handoff, reason=reason, trace=trace
+        )

@@ -1,0 +1,191 @@
+"""Frontdesk's web chat: sessions, messages in, replies out as Server-Sent Events, and a page.
+
+The stream takes its session as a query parameter because browsers' EventSource cannot send
+headers. Replies written while no stream was connected are sent on (re)connect after the
+``Last-Event-ID`` the browser remembers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from limits import parse as parse_limit
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from pydantic import BaseModel, Field
+
+from frontdesk.api.deps import get_runtime
+from frontdesk.channels.webchat import SessionSigner
+from frontdesk.errors import NotFound, RateLimited
+from frontdesk.model.ids import new_id
+from frontdesk.model.messages import InboundMessage
+from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.runtime import Runtime
+from frontdesk.store.tables import contact_identities, conversations, messages
+
+router = APIRouter(tags=["web chat"])
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent.parent / "web" / "templates"),
+    autoescape=select_autoescape(),
+)
+_limiter = MovingWindowRateLimiter(MemoryStorage())
+KEEPALIVE_SECONDS = 15.0
+
+
+class SessionOut(BaseModel):
+    session: str
+    visitor_id: str
+
+
+class MessageIn(BaseModel):
+    session: str
+    text: str = Field(min_length=1, max_length=4096)
+    client_message_id: str | None = Field(default=None, max_length=128)
+
+
+class MessageAccepted(BaseModel):
+    id: int
+    conversation_id: str
+    duplicate: bool
+
+
+async def _channel(rt: Runtime, channel_id: str) -> ChannelInfo:
+    channel = await rt.cache.channel(channel_id)
+    if channel is None or channel.provider != "webchat" or not channel.active:
+        raise NotFound(f"web chat channel {channel_id!r} not found")
+    return channel
+
+
+def _signer(rt: Runtime) -> SessionSigner:
+    return SessionSigner(rt.secrets.derive("webchat-session"))
+
+
+@router.post("/webchat/{channel_id}/sessions", status_code=201, response_model=SessionOut)
+async def new_session(channel_id: str, rt: Runtime = Depends(get_runtime)) -> SessionOut:
+    await _channel(rt, channel_id)
+    visitor, token = _signer(rt).new_session(channel_id)
+    return SessionOut(session=token, visitor_id=visitor)
+
+
+@router.post("/webchat/{channel_id}/messages", status_code=202, response_model=MessageAccepted)
+async def post_message(
+    channel_id: str, body: MessageIn, rt: Runtime = Depends(get_runtime)
+) -> MessageAccepted:
+    channel = await _channel(rt, channel_id)
+    visitor = _signer(rt).visitor(channel_id, body.session)
+    limit = parse_limit(rt.settings.webchat_rate_limit)
+    if not await _limiter.hit(limit, channel_id, visitor):
+        stats = await _limiter.get_window_stats(limit, channel_id, visitor)
+        raise RateLimited(
+            f"too many messages in this chat session (limit {rt.settings.webchat_rate_limit}); slow down",
+            retry_after=max(1.0, stats.reset_time - time.time()),
+        )
+    client_id = body.client_message_id or new_id("wc")
+    stored = await rt.ingest.message(
+        channel, InboundMessage(provider_message_id=f"{visitor}:{client_id}", sender=visitor, text=body.text)
+    )
+    return MessageAccepted(
+        id=stored.message_id, conversation_id=stored.conversation_id, duplicate=stored.duplicate
+    )
+
+
+async def _conversation_id(rt: Runtime, channel: ChannelInfo, visitor: str) -> str | None:
+    ident, conv = contact_identities.c, conversations.c
+    async with rt.db.read() as conn:
+        return (
+            await conn.execute(
+                sa.select(conv.conversation_id)
+                .join(contact_identities, ident.contact_id == conv.contact_id)
+                .where(
+                    conv.channel_id == channel.channel_id,
+                    conv.thread == "",
+                    ident.tenant_id == channel.tenant_id,
+                    ident.provider == "webchat",
+                    ident.address == visitor,
+                )
+            )
+        ).scalar()
+
+
+async def _replies_after(rt: Runtime, conversation_id: str, after: int) -> list:
+    m = messages.c
+    async with rt.db.read() as conn:
+        return (
+            await conn.execute(
+                sa.select(m.id, m.text, m.created_at)
+                .where(
+                    m.conversation_id == conversation_id,
+                    m.direction == "out",
+                    m.id > after,
+                    m.status.in_(("sent", "delivered", "read")),
+                )
+                .order_by(m.id)
+            )
+        ).all()
+
+
+@router.get("/webchat/{channel_id}/stream")
+async def stream(
+    channel_id: str,
+    request: Request,
+    session: str = Query(..., description="the session token from POST /sessions"),
+    last_event_id: int | None = Query(None, description="resume after this reply id (or Last-Event-ID)"),
+    timeout: float | None = Query(
+        None, gt=0, le=3600, description="close the stream after this many seconds"
+    ),
+    last_event_header: str | None = Header(None, alias="Last-Event-ID"),
+    rt: Runtime = Depends(get_runtime),
+) -> StreamingResponse:
+    channel = await _channel(rt, channel_id)
+    visitor = _signer(rt).visitor(channel_id, session)
+    after = last_event_id or 0
+    if last_event_header and last_event_header.strip().isdigit():
+        after = max(after, int(last_event_header.strip()))
+
+    async def events() -> AsyncIterator[str]:
+        nonlocal after
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout if timeout else None
+        last_sent = loop.time()
+        yield "retry: 2000\n\n"
+        conversation_id = None
+        while deadline is None or loop.time() < deadline:
+            if await request.is_disconnected():
+                return
+            if conversation_id is None:
+                conversation_id = await _conversation_id(rt, channel, visitor)
+            if conversation_id is None:
+                await asyncio.sleep(0.25)
+                continue
+            with rt.notifier.subscribe(conversation_id) as wakeup:
+                for row in await _replies_after(rt, conversation_id, after):
+                    data = {"id": row.id, "text": row.text, "created_at": row.created_at.isoformat()}
+                    yield f"id: {row.id}\nevent: message\ndata: {json.dumps(data)}\n\n"
+                    after = row.id
+                    last_sent = loop.time()
+                if loop.time() - last_sent > KEEPALIVE_SECONDS:
+                    yield ": keepalive\n\n"
+                    last_sent = loop.time()
+                wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - loop.time()))
+                await rt.notifier.wait(wakeup, wait)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+@router.get("/webchat/{channel_id}", response_class=HTMLResponse, include_in_schema=False)
+async def page(channel_id: str, rt: Runtime = Depends(get_runtime)) -> HTMLResponse:
+    channel = await _channel(rt, channel_id)
+    tenant = await rt.cache.tenant(channel.tenant_id)
+    html = _templates.get_template("webchat.html").render(
+        channel_id=channel_id, business=(tenant.name if tenant else channel.channel_id)
+    )
+    return HTMLResponse(html)

@@ -1,0 +1,48 @@
+"""create_app(settings): the HTTP face of a Runtime."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from frontdesk import __version__
+from frontdesk.api import errors as api_errors
+from frontdesk.observability.logging import configure_logging
+from frontdesk.runtime import Runtime
+from frontdesk.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or (runtime.settings if runtime else get_settings())
+    configure_logging(settings)
+    rt = runtime or Runtime(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        owns = not rt.started
+        if owns:
+            await rt.start()
+        try:
+            yield
+        finally:
+            if owns:
+                await rt.stop()
+
+    app = FastAPI(
+        title="Frontdesk",
+        version=__version__,
+        description="AI agents on business messaging channels: configuration, conversations, web chat.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    api_errors.install(app)
+
+    from frontdesk.api import compat, config_compat, config_routes, conversations, webchat
+    from frontdesk.api.limits import BodySizeLimit
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for module in (config_routes, conversations, webchat, config_compat, compat):
+        app.include_router(module.router)
+    return app

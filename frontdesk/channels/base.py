@@ -1,0 +1,60 @@
+"""The channel adapter contract: one adapter per provider, holding no state of its own.
+
+An adapter answers provider handshakes, says which channel a webhook is for, verifies the
+provider's proof (signature or shared secret), parses the payload into normalized events, and
+sends outbound messages. Every provider base URL comes from the channel's ``settings.api_base_url``
+so tests can point adapters at fake provider servers on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+from starlette.responses import Response
+
+from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
+from frontdesk.pipeline.cache import ChannelInfo
+
+
+@dataclass(frozen=True, slots=True)
+class RawRequest:
+    """A webhook as received: what signature checks need is the exact body bytes and URL."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    body: bytes
+    form: dict[str, str] = field(default_factory=dict)
+
+
+class ChannelAdapter(ABC):
+    provider: ClassVar[str]
+    # True when the store itself is the delivery medium (web chat streams read it): outbound rows
+    # are written as sent and no provider call is made.
+    delivers_in_store: ClassVar[bool] = False
+
+    def handshake(self, req: RawRequest, channels: list[ChannelInfo]) -> Response | None:
+        """Answer a provider's subscription check (GET challenge, Event Grid validation), if this is one."""
+        return None
+
+    def routing_keys(self, req: RawRequest) -> list[str]:
+        """The routing keys (channel identities) this webhook is addressed to."""
+        raise NotImplementedError
+
+    def verify(self, req: RawRequest, channel: ChannelInfo, credentials: dict[str, Any]) -> None:
+        """Raise InvalidSignature unless the request provably comes from the provider."""
+        raise NotImplementedError
+
+    def parse(self, req: RawRequest, channel: ChannelInfo) -> list[InboundEvent]:
+        """Normalized messages and status updates carried by the webhook."""
+        raise NotImplementedError
+
+    @abstractmethod
+    async def send(
+        self, msg: OutboundMessage, channel: ChannelInfo, credentials: dict[str, Any], http: httpx.AsyncClient
+    ) -> SendResult:
+        """Deliver one message; raise RetryableDelivery or PermanentDelivery on failure."""

@@ -1,0 +1,105 @@
+"""Messages as they travel: normalized inbound events, outbound messages, turns and replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Direction = Literal["in", "out"]
+DeliveryStatus = Literal["received", "queued", "sent", "delivered", "read", "failed", "dead"]
+
+# A later status never goes back: a late "delivered" must not overwrite "read".
+STATUS_RANK: dict[str, int] = {"queued": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4, "dead": 5}
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """Names one conversation: a contact talking to a tenant on one channel (optionally one thread)."""
+
+    tenant_id: str
+    channel_id: str
+    contact_address: str
+    thread: str = ""
+
+
+@dataclass(slots=True)
+class InboundMessage:
+    provider_message_id: str
+    sender: str
+    text: str = ""
+    kind: str = "text"
+    sender_name: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    reply_to: str | None = None
+    thread: str = ""
+    timestamp: datetime | None = None
+
+
+@dataclass(slots=True)
+class StatusUpdate:
+    provider_message_id: str
+    status: str
+    error_code: str | None = None
+    error_title: str | None = None
+    timestamp: datetime | None = None
+
+
+InboundEvent = InboundMessage | StatusUpdate
+
+
+@dataclass(slots=True)
+class OutboundMessage:
+    id: int
+    tenant_id: str
+    conversation_id: str
+    channel_id: str
+    to: str
+    text: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str = ""
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class SendResult:
+    provider_message_id: str | None
+    status: str = "sent"
+
+
+@dataclass(slots=True)
+class HistoryMessage:
+    id: int
+    direction: Direction
+    text: str
+    kind: str
+    created_at: datetime | None
+
+
+@dataclass(slots=True)
+class Turn:
+    """One run of an agent over the new inbound messages of one conversation."""
+
+    tenant_id: str
+    agent_id: str
+    channel_id: str
+    channel_type: str
+    conversation_id: str
+    contact_id: str
+    new_messages: list[HistoryMessage]
+    history: list[HistoryMessage]
+    tenant: dict[str, Any] = field(default_factory=dict)
+    agent_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(m.text for m in self.new_messages if m.text)
+
+
+@dataclass(slots=True)
+class AgentReply:
+    texts: list[str]
+    confidence: float = 1.0
+    handoff: bool = False
+    reason: str | None = None
+    trace: list[dict[str, Any]] = field(default_factory=list)

@@ -1,0 +1,155 @@
+"""What the hot path needs to know about configuration, cached briefly.
+
+Ingest and turns look up a channel, its agent and its tenant on every message; configuration
+changes rarely. Entries live ``ttl`` seconds (so other processes' changes show within that time) and
+this process drops them at once on its own changes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from frontdesk.security.secrets import SecretBox
+from frontdesk.store.db import Database
+from frontdesk.store.tables import agents, channels, mappings, tenants
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    channel_id: str
+    tenant_id: str
+    channel_type: str
+    provider: str
+    routing_key: str
+    phone_number: str | None
+    active: bool
+    settings: dict[str, Any]
+    credentials_token: str = field(repr=False, default="")
+
+
+@dataclass(frozen=True, slots=True)
+class TenantInfo:
+    tenant_id: str
+    name: str
+    timezone: str
+    business_profile: dict[str, Any]
+    settings: dict[str, Any]
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentInfo:
+    agent_id: str
+    tenant_id: str
+    agent_name: str
+    kind: str
+    status: str
+    config: dict[str, Any]
+    description: str = ""
+
+
+class RoutingCache:
+    def __init__(self, db: Database, secrets: SecretBox, ttl: float = 2.0) -> None:
+        self.db = db
+        self.secrets = secrets
+        self.ttl = ttl
+        self._entries: dict[tuple, tuple[float, Any]] = {}
+
+    def invalidate(self) -> None:
+        self._entries.clear()
+
+    async def _cached(self, key: tuple, load) -> Any:  # type: ignore[no-untyped-def]
+        hit = self._entries.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = await load()
+        self._entries[key] = (now + self.ttl, value)
+        return value
+
+    def credentials(self, channel: ChannelInfo) -> dict[str, Any]:
+        return self.secrets.decrypt_json(channel.credentials_token)
+
+    async def channel(self, channel_id: str) -> ChannelInfo | None:
+        return await self._cached(
+            ("channel", channel_id), lambda: self._load_channel(channels.c.channel_id == channel_id)
+        )
+
+    async def channel_by_phone(self, phone: str) -> ChannelInfo | None:
+        where = sa.and_(channels.c.phone_number == phone, channels.c.active.is_(True))
+        return await self._cached(("phone", phone), lambda: self._load_channel(where))
+
+    async def channel_by_routing_key(self, provider: str, key: str) -> ChannelInfo | None:
+        where = sa.and_(
+            channels.c.provider == provider, channels.c.routing_key == key, channels.c.active.is_(True)
+        )
+        return await self._cached(("routing", provider, key), lambda: self._load_channel(where))
+
+    async def tenant(self, tenant_id: str) -> TenantInfo | None:
+        return await self._cached(("tenant", tenant_id), lambda: self._load_tenant(tenant_id))
+
+    async def agent_for_channel(self, channel_id: str) -> AgentInfo | None:
+        """The channel's primary agent, else its mapping with the lowest priority (then the oldest)."""
+        return await self._cached(("route", channel_id), lambda: self._load_route(channel_id))
+
+    async def _load_channel(self, where: sa.ColumnElement) -> ChannelInfo | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(channels).where(where))).first()
+        if row is None:
+            return None
+        return ChannelInfo(
+            channel_id=row.channel_id,
+            tenant_id=row.tenant_id,
+            channel_type=row.channel_type,
+            provider=row.provider,
+            routing_key=row.routing_key,
+            phone_number=row.phone_number,
+            active=row.active,
+            settings=row.settings or {},
+            credentials_token=row.credentials or "",
+        )
+
+    async def _load_tenant(self, tenant_id: str) -> TenantInfo | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id))).first()
+        if row is None:
+            return None
+        return TenantInfo(
+            tenant_id=row.tenant_id,
+            name=row.name,
+            timezone=row.timezone,
+            business_profile=row.business_profile or {},
+            settings=row.settings or {},
+            revision=row.revision,
+        )
+
+    async def _load_route(self, channel_id: str) -> AgentInfo | None:
+        stmt = (
+            sa.select(agents)
+            .join(mappings, mappings.c.agent_id == agents.c.agent_id)
+            .where(mappings.c.channel_id == channel_id)
+            .order_by(
+                mappings.c.is_primary.desc(),
+                mappings.c.priority,
+                mappings.c.created_at,
+                mappings.c.mapping_id,
+            )
+            .limit(1)
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        return AgentInfo(
+            agent_id=row.agent_id,
+            tenant_id=row.tenant_id,
+            agent_name=row.agent_name,
+            kind=row.kind,
+            status=row.status,
+            config=row.config or {},
+            description=row.description or "",
+        )

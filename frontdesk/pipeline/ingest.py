@@ -1,0 +1,240 @@
+"""Ingest: store an inbound message exactly once and queue its turn, in ONE transaction.
+
+The caller answers the provider only after this returns (ack after durable write). Redelivered
+messages hit the unique (channel, provider message id) index and change nothing.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from frontdesk.model.ids import new_id
+from frontdesk.model.messages import STATUS_RANK, ConversationKey, InboundMessage, StatusUpdate
+from frontdesk.model.phone import is_e164
+from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.store.db import Database, utcnow
+from frontdesk.store.dialect import insert
+from frontdesk.store.tables import contact_identities, contacts, conversations, messages
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    message_id: int
+    conversation_id: str
+    contact_id: str
+    duplicate: bool
+
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: object, value: object) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+class Ingest:
+    def __init__(self, db: Database, queue, notifier=None) -> None:  # type: ignore[no-untyped-def]
+        self.db = db
+        self.queue = queue
+        # ConversationKey → (contact id, conversation id): saves the upserts for a known conversation.
+        self._known: _LRU = _LRU(100_000)
+
+    async def message(
+        self, channel: ChannelInfo, msg: InboundMessage, *, simulated: bool = False
+    ) -> Ingested:
+        key = ConversationKey(channel.tenant_id, channel.channel_id, msg.sender, msg.thread)
+        known = self._known.get(key)
+        try:
+            async with self.db.write() as conn:
+                if known is None:
+                    known = await self._upsert_conversation(conn, channel, key, msg, simulated)
+                result = await self._store(conn, channel, known, msg)
+        except IntegrityError:
+            # The cached conversation was deleted meanwhile: forget it and do the full upsert.
+            self._known.pop(key, None)
+            async with self.db.write() as conn:
+                known = await self._upsert_conversation(conn, channel, key, msg, simulated)
+                result = await self._store(conn, channel, known, msg)
+        self._known.put(key, known)
+        if not result.duplicate:
+            self.queue.wake()
+        return result
+
+    async def _store(
+        self, conn: AsyncConnection, channel: ChannelInfo, known: tuple[str, str], msg: InboundMessage
+    ) -> Ingested:
+        contact_id, conversation_id = known
+        now = utcnow()
+        stmt = (
+            insert(self.db, messages)
+            .values(
+                tenant_id=channel.tenant_id,
+                conversation_id=conversation_id,
+                channel_id=channel.channel_id,
+                direction="in",
+                kind=msg.kind,
+                text=msg.text,
+                payload=msg.payload or None,
+                provider_message_id=msg.provider_message_id,
+                status="received",
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(
+                index_elements=[messages.c.channel_id, messages.c.provider_message_id],
+                index_where=sa.text("direction = 'in'"),
+            )
+            .returning(messages.c.id)
+        )
+        message_id = (await conn.execute(stmt)).scalar()
+        if message_id is None:
+            existing = (
+                await conn.execute(
+                    sa.select(messages.c.id, messages.c.conversation_id).where(
+                        messages.c.channel_id == channel.channel_id,
+                        messages.c.provider_message_id == msg.provider_message_id,
+                        messages.c.direction == "in",
+                    )
+                )
+            ).one()
+            return Ingested(existing.id, existing.conversation_id, contact_id, duplicate=True)
+        touched = await conn.execute(
+            conversations.update()
+            .where(conversations.c.conversation_id == conversation_id)
+            .values(
+                last_message_at=now,
+                updated_at=now,
+                mode=sa.case((conversations.c.mode == "closed", "bot"), else_=conversations.c.mode),
+            )
+        )
+        if touched.rowcount == 0:
+            raise IntegrityError("conversation vanished", None, Exception("stale cache"))
+        await self.queue.enqueue(conn, channel.tenant_id, conversation_id)
+        return Ingested(message_id, conversation_id, contact_id, duplicate=False)
+
+    async def _upsert_conversation(
+        self,
+        conn: AsyncConnection,
+        channel: ChannelInfo,
+        key: ConversationKey,
+        msg: InboundMessage,
+        simulated: bool,
+    ) -> tuple[str, str]:
+        contact_id = await self._upsert_contact(conn, channel, msg)
+        now = utcnow()
+        await conn.execute(
+            insert(self.db, conversations)
+            .values(
+                conversation_id=new_id("conv"),
+                tenant_id=key.tenant_id,
+                channel_id=key.channel_id,
+                contact_id=contact_id,
+                thread=key.thread,
+                mode="bot",
+                needs_human=False,
+                simulated=simulated,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["channel_id", "contact_id", "thread"])
+        )
+        conversation_id = (
+            await conn.execute(
+                sa.select(conversations.c.conversation_id).where(
+                    conversations.c.channel_id == key.channel_id,
+                    conversations.c.contact_id == contact_id,
+                    conversations.c.thread == key.thread,
+                )
+            )
+        ).scalar_one()
+        return contact_id, conversation_id
+
+    async def _upsert_contact(self, conn: AsyncConnection, channel: ChannelInfo, msg: InboundMessage) -> str:
+        ident = contact_identities.c
+        found = (
+            await conn.execute(
+                sa.select(ident.contact_id).where(
+                    ident.tenant_id == channel.tenant_id,
+                    ident.provider == channel.provider,
+                    ident.address == msg.sender,
+                )
+            )
+        ).scalar()
+        if found:
+            return found
+        phone = msg.sender if is_e164(msg.sender) else None
+        contact_id = None
+        if phone:  # identities with the same E.164 number are one contact
+            contact_id = (
+                await conn.execute(
+                    sa.select(contacts.c.contact_id)
+                    .where(contacts.c.tenant_id == channel.tenant_id, contacts.c.phone_e164 == phone)
+                    .limit(1)
+                )
+            ).scalar()
+        now = utcnow()
+        if contact_id is None:
+            contact_id = new_id("ct")
+            await conn.execute(
+                contacts.insert().values(
+                    contact_id=contact_id,
+                    tenant_id=channel.tenant_id,
+                    display_name=msg.sender_name,
+                    phone_e164=phone,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        await conn.execute(
+            insert(self.db, contact_identities)
+            .values(
+                tenant_id=channel.tenant_id,
+                contact_id=contact_id,
+                provider=channel.provider,
+                address=msg.sender,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "provider", "address"])
+        )
+        return (
+            await conn.execute(
+                sa.select(ident.contact_id).where(
+                    ident.tenant_id == channel.tenant_id,
+                    ident.provider == channel.provider,
+                    ident.address == msg.sender,
+                )
+            )
+        ).scalar_one()
+
+    async def status(self, channel: ChannelInfo, update: StatusUpdate) -> bool:
+        """Record a delivery status; never move backwards (a late "delivered" keeps "read")."""
+        rank = sa.case(STATUS_RANK, value=messages.c.status, else_=-1)
+        new_rank = STATUS_RANK.get(update.status)
+        if new_rank is None:
+            return False
+        values: dict = {"status": update.status, "updated_at": utcnow()}
+        if update.error_code or update.error_title:
+            values.update(error_code=update.error_code, status_reason=update.error_title)
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                messages.update()
+                .where(
+                    messages.c.channel_id == channel.channel_id,
+                    messages.c.direction == "out",
+                    messages.c.provider_message_id == update.provider_message_id,
+                    rank < new_rank,
+                )
+                .values(**values)
+            )
+        return bool(result.rowcount)

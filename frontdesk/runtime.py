@@ -1,0 +1,109 @@
+"""The running system without HTTP: database, secrets, queue, workers, agents, adapters.
+
+``create_app`` serves it over HTTP; ``frontdesk chat`` and the Python API use it directly. One
+code path either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+import structlog
+
+from frontdesk.agents.registry import AgentRegistry
+from frontdesk.channels.registry import AdapterRegistry
+from frontdesk.config.service import ConfigService
+from frontdesk.model.config import DEFAULT_TENANT
+from frontdesk.pipeline.cache import RoutingCache
+from frontdesk.pipeline.ingest import Ingest
+from frontdesk.pipeline.notify import Notifier
+from frontdesk.pipeline.queue.local import LocalQueue
+from frontdesk.pipeline.worker import WorkerPool
+from frontdesk.security.secrets import SecretBox, load_secret_box
+from frontdesk.settings import Settings
+from frontdesk.store.db import Database, utcnow
+from frontdesk.store.migrate import upgrade
+from frontdesk.store.tables import tenants
+
+log = structlog.get_logger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.secrets: SecretBox = load_secret_box(settings)
+        self.notifier = Notifier()
+        self.queue = LocalQueue(self.db, settings)
+        self.ingest = Ingest(self.db, self.queue)
+        self.cache = RoutingCache(self.db, self.secrets, ttl=settings.config_cache_seconds)
+        self.agents = AgentRegistry()
+        self.adapters = AdapterRegistry()
+        self.config = ConfigService(self.db, self.secrets, on_change=self._config_changed)
+        self.workers = WorkerPool(self, size=settings.workers)
+        self.token_cache: dict[str, Any] = {}
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        self.started = False
+
+    async def start(self, *, migrate: bool = True, workers: bool | None = None) -> None:
+        if migrate:
+            await upgrade(self.db.engine)
+        await ensure_default_tenant(self.db)
+        run = self.settings.run_workers if workers is None else workers
+        if run:
+            await self.workers.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        await self.workers.stop()
+        await self.http.aclose()
+        await self.db.dispose()
+        self.started = False
+
+    async def _config_changed(self, kind: str, action: str, before: dict | None, after: dict | None) -> None:
+        tenant_id = (after or before or {}).get("tenant_id", DEFAULT_TENANT)
+        self.cache.invalidate()
+        self.agents.invalidate(tenant_id)
+        self.token_cache.clear()
+        resumed = (
+            kind == "agent"
+            and before is not None
+            and after is not None
+            and before.get("status") != "active"
+            and after.get("status") == "active"
+        )
+        if resumed or kind in ("mapping", "channel"):
+            from frontdesk.pipeline.turn import requeue_unanswered
+
+            count = await requeue_unanswered(self, tenant_id)
+            if count:
+                log.info("requeued held conversations", tenant_id=tenant_id, conversations=count)
+
+
+async def ensure_default_tenant(db: Database) -> None:
+    async with db.read() as conn:
+        exists = (
+            await conn.execute(sa.select(tenants.c.tenant_id).where(tenants.c.tenant_id == DEFAULT_TENANT))
+        ).first()
+    if exists:
+        return
+    async with db.write() as conn:
+        stmt = _insert_ignore(db, tenants).values(
+            tenant_id=DEFAULT_TENANT,
+            name="Default",
+            business_profile={},
+            timezone="UTC",
+            settings={},
+            revision=0,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        await conn.execute(stmt)
+
+
+def _insert_ignore(db: Database, table: sa.Table):  # type: ignore[no-untyped-def]
+    from frontdesk.store.dialect import insert
+
+    return insert(db, table).on_conflict_do_nothing()

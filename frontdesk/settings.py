@@ -1,0 +1,55 @@
+"""Every knob of Frontdesk, read from ``FRONTDESK_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./frontdesk.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FRONTDESK_", env_file=".env", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # Comma-separated Fernet keys, newest first. Empty: generated once into a file beside the
+    # SQLite database (embedded mode); required on PostgreSQL.
+    secret_key: str = ""
+    public_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(default=8, ge=1, le=256)
+    job_lease_seconds: float = Field(default=30.0, gt=0)
+    poll_interval_seconds: float = Field(default=0.5, gt=0)
+    send_max_attempts: int = Field(default=8, ge=1)
+    turn_max_attempts: int = Field(default=5, ge=1)
+    retry_base_seconds: float = Field(default=1.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    max_body_bytes: int = 1_048_576
+    webchat_rate_limit: str = "30/minute"
+    config_cache_seconds: float = 2.0
+    dev_mode: bool = False
+    log_level: str = "INFO"
+    log_json: bool = False
+    run_workers: bool = True
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, or None for PostgreSQL and in-memory databases."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[-1].split("?", 1)[0]
+        if not path or path == ":memory:":
+            return None
+        return Path(path)
+
+
+def get_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]
