@@ -29,6 +29,8 @@ def _pg_admin_dsn() -> str:
 def pg_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database; its SQLAlchemy URL."""
     if not PG_URL:
+        if os.environ.get("FRONTDESK_REQUIRE_POSTGRES"):
+            pytest.fail("FRONTDESK_REQUIRE_POSTGRES is set but FRONTDESK_TEST_POSTGRES_URL is not")
         pytest.skip(SKIP_PG)
     import psycopg
 

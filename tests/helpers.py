@@ -19,7 +19,9 @@ FAQ = [
 async def setup_webchat(rt, tenant_id: str = "default", prefix: str = "t", faq=FAQ, **agent) -> dict:  # type: ignore[no-untyped-def]
     """Create (in ``tenant_id``) a web chat channel routed to an FAQ agent; return their ids."""
     if tenant_id != "default":
-        await rt.config.create("tenant", {"tenant_id": tenant_id, "name": tenant_id.title()}, principal=SYSTEM)
+        await rt.config.create(
+            "tenant", {"tenant_id": tenant_id, "name": tenant_id.title()}, principal=SYSTEM
+        )
     agent_id = f"{prefix}_faq"
     channel_id = f"{prefix}_web"
     await rt.config.create(
@@ -45,7 +47,9 @@ async def setup_webchat(rt, tenant_id: str = "default", prefix: str = "t", faq=F
     )
     for question, answer, tags in faq:
         await rt.config.create(
-            "knowledge", {"question": question, "answer": answer, "tags": tags, "tenant_id": tenant_id}, principal=SYSTEM
+            "knowledge",
+            {"question": question, "answer": answer, "tags": tags, "tenant_id": tenant_id},
+            principal=SYSTEM,
         )
     return {"agent_id": agent_id, "channel_id": channel_id, "tenant_id": tenant_id}
 

@@ -23,6 +23,8 @@ STOPWORDS = frozenset(
     then so too very just also any some please pls thanks thank hey s t don't i'm it's""".split()
 )
 
+_STOPWORD_LIST = sorted(STOPWORDS)
+
 
 def tokenize(text: str) -> list[str]:
     out = []
@@ -71,10 +73,14 @@ class KnowledgeIndex:
     def _mend(self, tokens: list[str]) -> list[str]:
         mended = []
         for tok in tokens:
-            if tok not in self._vocab_set and len(tok) >= 4 and self.vocab:
-                best = process.extractOne(tok, self.vocab, scorer=fuzz.ratio, score_cutoff=80)
+            if tok not in self._vocab_set:
+                best = None
+                if len(tok) >= 4 and self.vocab:
+                    best = process.extractOne(tok, self.vocab, scorer=fuzz.ratio, score_cutoff=80)
                 if best is not None:
                     tok = best[0]
+                elif process.extractOne(tok, _STOPWORD_LIST, scorer=fuzz.ratio, score_cutoff=75):
+                    continue  # a misspelt "what" or "your" carries no information
             mended.append(tok)
         return mended
 

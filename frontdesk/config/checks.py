@@ -26,7 +26,9 @@ async def find_issues(
         return [rules.duplicate_id(k, object_id)]
     if k.name == "tenant":
         return []
-    tenant = (await conn.execute(sa.select(tenants.c.tenant_id).where(tenants.c.tenant_id == pub["tenant_id"]))).first()
+    tenant = (
+        await conn.execute(sa.select(tenants.c.tenant_id).where(tenants.c.tenant_id == pub["tenant_id"]))
+    ).first()
     if tenant is None:
         return [rules.unknown_tenant(k.name, object_id, pub["tenant_id"])]
     if k.name == "channel":
@@ -63,7 +65,9 @@ async def _mapping(conn: AsyncConnection, pub: dict[str, Any]) -> list[rules.Iss
     )
     if found:
         return found
-    stmt = sa.select(mappings).where(mappings.c.channel_id == pub["channel_id"]).order_by(mappings.c.mapping_id)
+    stmt = (
+        sa.select(mappings).where(mappings.c.channel_id == pub["channel_id"]).order_by(mappings.c.mapping_id)
+    )
     siblings = [repo.public(repo.KINDS["mapping"], r) for r in (await conn.execute(stmt)).all()]
     conflict = rules.mapping_conflict(pub, siblings)
     return [conflict] if conflict else []

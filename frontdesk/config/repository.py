@@ -17,12 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from frontdesk.model.config import (
     AgentChannelMapping,
     AgentConfig,
+    BusinessProfile,
     ChannelConfig,
     KnowledgeEntry,
     TenantConfig,
 )
 from frontdesk.security.secrets import SecretBox
-from frontdesk.store.db import utcnow
+from frontdesk.store.db import as_utc, utcnow
 from frontdesk.store.tables import agents, audit_log, channels, knowledge, mappings, tenants
 
 
@@ -53,7 +54,12 @@ KINDS: dict[str, Kind] = {
         "channel", "Channel", channels, "channel_id", ChannelConfig, ("channel_type", "provider", "active")
     ),
     "mapping": Kind(
-        "mapping", "Mapping", mappings, "mapping_id", AgentChannelMapping, ("agent_id", "channel_id", "is_primary")
+        "mapping",
+        "Mapping",
+        mappings,
+        "mapping_id",
+        AgentChannelMapping,
+        ("agent_id", "channel_id", "is_primary"),
     ),
     "knowledge": Kind("knowledge", "Knowledge entry", knowledge, "id", KnowledgeEntry, ("tag", "q")),
 }
@@ -75,6 +81,11 @@ def public(kind: Kind, row: Any) -> dict[str, Any]:
     out = {f: data[f] for f in kind.fields if f != "credentials"}
     if kind.name == "channel":
         out["credentials_set"] = sorted(data["credential_fields"] or [])
+    elif kind.name == "tenant":
+        # Rows written outside the service (the default tenant) may hold a partial profile.
+        out["business_profile"] = BusinessProfile.model_validate(out["business_profile"] or {}).model_dump(
+            mode="json"
+        )
     return out
 
 
@@ -141,7 +152,9 @@ async def select_page(
 
 
 async def count(conn: AsyncConnection, kind: Kind, tenant_id: str | None, filters: dict[str, Any]) -> int:
-    stmt = sa.select(sa.func.count()).select_from(kind.table).where(*_filtered(kind, conn, tenant_id, filters))
+    stmt = (
+        sa.select(sa.func.count()).select_from(kind.table).where(*_filtered(kind, conn, tenant_id, filters))
+    )
     return int((await conn.execute(stmt)).scalar_one())
 
 
@@ -154,7 +167,9 @@ async def insert(conn: AsyncConnection, kind: Kind, vals: dict[str, Any]) -> Non
 
 
 async def update(conn: AsyncConnection, kind: Kind, object_id: str, vals: dict[str, Any]) -> None:
-    await conn.execute(kind.table.update().where(kind.id_col == object_id).values(**vals, updated_at=utcnow()))
+    await conn.execute(
+        kind.table.update().where(kind.id_col == object_id).values(**vals, updated_at=utcnow())
+    )
 
 
 async def delete(conn: AsyncConnection, kind: Kind, object_id: str) -> None:
@@ -201,14 +216,12 @@ async def audit_page(
     where = [audit_log.c.tenant_id == tenant_id] if tenant_id is not None else []
     where += [audit_log.c[k] == v for k, v in filters.items() if v is not None]
     total = (await conn.execute(sa.select(sa.func.count()).select_from(audit_log).where(*where))).scalar_one()
-    stmt = (
-        sa.select(audit_log).where(*where).order_by(audit_log.c.id.desc()).offset(skip).limit(limit)
-    )
+    stmt = sa.select(audit_log).where(*where).order_by(audit_log.c.id.desc()).offset(skip).limit(limit)
     rows = (await conn.execute(stmt)).all()
     items = []
     for row in rows:
         item = dict(row._mapping)
-        item["at"] = item["at"].isoformat() if item["at"] is not None else None
+        item["at"] = as_utc(item["at"]).isoformat() if item["at"] is not None else None
         items.append(item)
     return items, int(total)
 

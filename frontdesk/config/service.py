@@ -86,7 +86,9 @@ class ConfigService:
             rows = await repo.select_page(conn, k, tenant, filters, max(skip, 0), limit)
         return [repo.public(k, r) for r in rows]
 
-    async def count(self, kind: str, *, principal: Principal, tenant_id: str | None = None, **filters: Any) -> int:
+    async def count(
+        self, kind: str, *, principal: Principal, tenant_id: str | None = None, **filters: Any
+    ) -> int:
         k, tenant, filters = self._list_args(kind, principal, tenant_id, filters)
         async with self.db.read() as conn:
             return await repo.count(conn, k, tenant, filters)
@@ -98,10 +100,14 @@ class ConfigService:
         unknown = set(filters) - set(k.filters)
         if unknown:
             allowed = ", ".join(k.filters) or "none"
-            raise BadRequest(f"unknown filter(s) for {k.name}: {', '.join(sorted(unknown))} (allowed: {allowed})")
+            raise BadRequest(
+                f"unknown filter(s) for {k.name}: {', '.join(sorted(unknown))} (allowed: {allowed})"
+            )
         return k, scope(principal, tenant_id), filters
 
-    async def get_agent_for_phone(self, phone: str, *, principal: Principal = SYSTEM) -> dict[str, Any] | None:
+    async def get_agent_for_phone(
+        self, phone: str, *, principal: Principal = SYSTEM
+    ) -> dict[str, Any] | None:
         """The agent answering ``phone``: its active channel's primary mapping, else the lowest priority."""
         route = await self.route_for_phone(phone, principal=principal)
         return route["agent"] if route else None
@@ -146,9 +152,14 @@ class ConfigService:
         """``{kind: {id: public dict}}`` for tenants, agents, channels and mappings."""
         async with self.db.read() as conn:
             rows = await repo.snapshot_rows(conn, tenant_id)
-        return {name: {r._mapping[repo.KINDS[name].id_field]: repo.public(repo.KINDS[name], r) for r in rs} for name, rs in rows.items()}
+        return {
+            name: {r._mapping[repo.KINDS[name].id_field]: repo.public(repo.KINDS[name], r) for r in rs}
+            for name, rs in rows.items()
+        }
 
-    async def validate(self, tenant_id: str | None = None, *, principal: Principal = SYSTEM) -> dict[str, Any]:
+    async def validate(
+        self, tenant_id: str | None = None, *, principal: Principal = SYSTEM
+    ) -> dict[str, Any]:
         """The validation report: ``{"valid", "errors", "warnings", "summary"}``."""
         tenant = scope(principal, tenant_id)
         snap = await self.snapshot()  # all tenants: phone numbers and routing keys are global
@@ -202,7 +213,13 @@ class ConfigService:
         return pub
 
     async def update(
-        self, kind: str, object_id: str, patch: dict[str, Any], *, principal: Principal, actor: str | None = None
+        self,
+        kind: str,
+        object_id: str,
+        patch: dict[str, Any],
+        *,
+        principal: Principal,
+        actor: str | None = None,
     ) -> dict[str, Any]:
         """Merge ``patch`` into the object, re-validate all of it and store it."""
         k = kind_of(kind)
@@ -215,7 +232,9 @@ class ConfigService:
             current = self.full(k, row)
             for field in {k.id_field, "tenant_id"} & patch.keys():
                 if patch[field] != current[field]:
-                    raise ConfigError(immutable_message(k, field), details=[{"field": field, "message": "immutable"}])
+                    raise ConfigError(
+                        immutable_message(k, field), details=[{"field": field, "message": "immutable"}]
+                    )
             model = rules.build(k, merge_patch(current, patch))
             pub = repo.public(k, repo.values(k, model, self.secrets))
             if model.model_dump(mode="json") == current:
@@ -226,7 +245,9 @@ class ConfigService:
         await self.notify([change])
         return pub
 
-    async def delete(self, kind: str, object_id: str, *, principal: Principal, actor: str | None = None) -> None:
+    async def delete(
+        self, kind: str, object_id: str, *, principal: Principal, actor: str | None = None
+    ) -> None:
         """Delete an object. An agent's or channel's mappings go with it (each audited)."""
         k = kind_of(kind)
         async with self.db.write() as conn:

@@ -36,7 +36,13 @@ if TYPE_CHECKING:
     from frontdesk.config.service import ConfigService
 
 VERSION = 1
-SECTIONS = {"tenant": "tenants", "agent": "agents", "channel": "channels", "mapping": "mappings", "knowledge": "knowledge"}
+SECTIONS = {
+    "tenant": "tenants",
+    "agent": "agents",
+    "channel": "channels",
+    "mapping": "mappings",
+    "knowledge": "knowledge",
+}
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
@@ -65,7 +71,9 @@ async def export_doc(service: ConfigService, tenant_id: str | None) -> dict[str,
             for row in await repo.select_page(conn, k, tenant_id, {}, 0, None):
                 obj = repo.public(k, row)
                 if name == "channel":
-                    obj["credentials"] = {f: placeholder(obj["channel_id"], f) for f in obj.pop("credentials_set")}
+                    obj["credentials"] = {
+                        f: placeholder(obj["channel_id"], f) for f in obj.pop("credentials_set")
+                    }
                 items.append(sorted_keys(obj))
             doc[SECTIONS[name]] = items
     return doc
@@ -103,20 +111,31 @@ class Plan:
             for op in self.ops
             if op.action != "unchanged"
         ]
-        return {"dry_run": dry_run, "valid": not self.errors, **counts, "changes": changes,
-                "errors": self.errors, "warnings": self.warnings}
+        return {
+            "dry_run": dry_run,
+            "valid": not self.errors,
+            **counts,
+            "changes": changes,
+            "errors": self.errors,
+            "warnings": self.warnings,
+        }
 
 
 def check_shape(doc: Any) -> dict[str, Any]:
     if not isinstance(doc, dict):
-        raise ConfigError("a configuration document must be a mapping with sections like 'agents:' and 'channels:'")
+        raise ConfigError(
+            "a configuration document must be a mapping with sections like 'agents:' and 'channels:'"
+        )
     unknown = set(doc) - {"version", *SECTIONS.values()}
     if unknown:
         raise ConfigError(
-            f"unknown section(s) {', '.join(sorted(map(str, unknown)))}; expected: version, {', '.join(SECTIONS.values())}"
+            f"unknown section(s) {', '.join(sorted(map(str, unknown)))}; "
+            f"expected: version, {', '.join(SECTIONS.values())}"
         )
     if doc.get("version", VERSION) != VERSION:
-        raise ConfigError(f"unsupported document version {doc.get('version')!r}; this Frontdesk reads version {VERSION}")
+        raise ConfigError(
+            f"unsupported document version {doc.get('version')!r}; this Frontdesk reads version {VERSION}"
+        )
     for section in SECTIONS.values():
         if not isinstance(doc.get(section) or [], list):
             raise ConfigError(f"section '{section}' must be a list")
@@ -140,11 +159,17 @@ async def plan_import(service: ConfigService, doc: Any, principal: Principal) ->
                 raise  # scope and ownership: answered exactly as a single write would be
             except FrontdeskError as exc:
                 oid = raw.get(k.id_field) if isinstance(raw, dict) else None
-                plan.errors.append(rules.issue(_code(exc), f"{where}: {exc.message}", name, str(oid or where)))
+                plan.errors.append(
+                    rules.issue(_code(exc), f"{where}: {exc.message}", name, str(oid or where))
+                )
                 continue
             oid = op.public[k.id_field]
             if (name, oid) in seen:
-                plan.errors.append(rules.issue("duplicate_id", f"{where}: {k.label} '{oid}' appears twice in the file", name, oid))
+                plan.errors.append(
+                    rules.issue(
+                        "duplicate_id", f"{where}: {k.label} '{oid}' appears twice in the file", name, oid
+                    )
+                )
                 continue
             seen.add((name, oid))
             plan.ops.append(op)
@@ -223,7 +248,9 @@ def _apply_order(ops: list[Op]) -> list[Op]:
     # Free unique slots before taking them: deactivated channels and demoted mappings go first.
     def key(op: Op) -> tuple[int, int]:
         p = op.public
-        first = (op.kind.name == "channel" and not p["active"]) or (op.kind.name == "mapping" and not p["is_primary"])
+        first = (op.kind.name == "channel" and not p["active"]) or (
+            op.kind.name == "mapping" and not p["is_primary"]
+        )
         return ORDER.index(op.kind.name), 0 if first else 1
 
     return sorted((op for op in ops if op.action != "unchanged"), key=key)
@@ -250,7 +277,9 @@ async def apply_import(
     except IntegrityError:
         # Someone changed the database between plan and write: say what the file now breaks.
         (await plan_import(service, plan.doc, plan.principal)).raise_errors()
-        raise ConflictError("import refused, nothing was written: the database changed meanwhile; try again") from None
+        raise ConflictError(
+            "import refused, nothing was written: the database changed meanwhile; try again"
+        ) from None
     await service.notify(changes)
     return plan.result(dry_run=False)
 
@@ -259,6 +288,8 @@ async def count_rows(service: ConfigService) -> dict[str, int]:
     """Rows per kind (tests and the CLI use it to show nothing changed)."""
     async with service.db.read() as conn:
         return {
-            name: int((await conn.execute(sa.select(sa.func.count()).select_from(KINDS[name].table))).scalar_one())
+            name: int(
+                (await conn.execute(sa.select(sa.func.count()).select_from(KINDS[name].table))).scalar_one()
+            )
             for name in ORDER
         }

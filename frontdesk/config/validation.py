@@ -19,7 +19,9 @@ from frontdesk.errors import ConfigError, ConflictError
 Issue = dict[str, Any]  # {"code", "message", "object_type", "object_id"}
 Visible = Callable[[str], bool]
 
-CONFLICTS = frozenset({"duplicate_id", "duplicate_phone", "duplicate_routing_key", "duplicate_primary", "duplicate_mapping"})
+CONFLICTS = frozenset(
+    {"duplicate_id", "duplicate_phone", "duplicate_routing_key", "duplicate_primary", "duplicate_mapping"}
+)
 NOT_AVAILABLE_YET = frozenset({"llm", "remote", "router"})
 
 
@@ -45,7 +47,9 @@ def build(kind: Kind, data: Any) -> Any:
         return kind.model.model_validate(data)
     except ValidationError as exc:
         details = field_errors(exc)
-        what = f"{kind.name} {data[kind.id_field]!r}" if isinstance(data.get(kind.id_field), str) else kind.name
+        what = (
+            f"{kind.name} {data[kind.id_field]!r}" if isinstance(data.get(kind.id_field), str) else kind.name
+        )
         problems = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
         raise ConfigError(f"Invalid {what}: {problems}", details=details) from None
 
@@ -77,19 +81,27 @@ def _who(other: dict[str, Any], visible: Visible) -> str:
     return "an active channel of another tenant"
 
 
-def phone_conflict(channel: dict[str, Any], others: Iterable[dict[str, Any]], visible: Visible) -> Issue | None:
+def phone_conflict(
+    channel: dict[str, Any], others: Iterable[dict[str, Any]], visible: Visible
+) -> Issue | None:
     """Each phone number belongs to at most one active channel."""
     phone = channel.get("phone_number")
     if not channel.get("active") or not phone:
         return None
     for other in others:
-        if other["channel_id"] != channel["channel_id"] and other["active"] and other["phone_number"] == phone:
+        if (
+            other["channel_id"] != channel["channel_id"]
+            and other["active"]
+            and other["phone_number"] == phone
+        ):
             message = f"Phone number {phone} already used by {_who(other, visible)}"
             return issue("duplicate_phone", message, "channel", channel["channel_id"])
     return None
 
 
-def routing_conflict(channel: dict[str, Any], others: Iterable[dict[str, Any]], visible: Visible) -> Issue | None:
+def routing_conflict(
+    channel: dict[str, Any], others: Iterable[dict[str, Any]], visible: Visible
+) -> Issue | None:
     """A provider's identity (routing key) points at one active channel, so inbound traffic is unambiguous."""
     if not channel.get("active"):
         return None
@@ -113,10 +125,22 @@ def mapping_refs(
     out = []
     tenant, mid = mapping["tenant_id"], mapping["mapping_id"]
     if agent is None or agent["tenant_id"] != tenant:
-        out.append(issue("unknown_agent", f"Agent '{mapping['agent_id']}' not found in tenant '{tenant}'", "mapping", mid))
+        out.append(
+            issue(
+                "unknown_agent",
+                f"Agent '{mapping['agent_id']}' not found in tenant '{tenant}'",
+                "mapping",
+                mid,
+            )
+        )
     if channel is None or channel["tenant_id"] != tenant:
         out.append(
-            issue("unknown_channel", f"Channel '{mapping['channel_id']}' not found in tenant '{tenant}'", "mapping", mid)
+            issue(
+                "unknown_channel",
+                f"Channel '{mapping['channel_id']}' not found in tenant '{tenant}'",
+                "mapping",
+                mid,
+            )
         )
     return out
 
@@ -128,7 +152,8 @@ def mapping_conflict(mapping: dict[str, Any], siblings: Iterable[dict[str, Any]]
         if other["mapping_id"] == mid or other["channel_id"] != cid:
             continue
         if other["agent_id"] == mapping["agent_id"]:
-            message = f"Agent '{mapping['agent_id']}' is already mapped to channel '{cid}' (mapping {other['mapping_id']})"
+            agent = mapping["agent_id"]
+            message = f"Agent '{agent}' is already mapped to channel '{cid}' (mapping {other['mapping_id']})"
             return issue("duplicate_mapping", message, "mapping", mid)
         if mapping.get("is_primary") and other["is_primary"]:
             message = f"Channel '{cid}' already has a primary agent (mapping {other['mapping_id']})"
@@ -189,7 +214,12 @@ def report(
         linked = per_channel.get(cid, [])
         if ch["active"] and not linked:
             warnings.append(
-                issue("channel_without_agent", f"Channel '{cid}' has no agent: its messages will not be answered", "channel", cid)
+                issue(
+                    "channel_without_agent",
+                    f"Channel '{cid}' has no agent: its messages will not be answered",
+                    "channel",
+                    cid,
+                )
             )
         elif not ch["active"] and linked:
             message = f"Channel '{cid}' is inactive but still has {len(linked)} mapping(s)"
@@ -199,7 +229,9 @@ def report(
             warnings.append(issue("no_primary_agent", message, "channel", cid))
     for aid, agent in agents.items():
         if not per_agent.get(aid):
-            warnings.append(issue("agent_without_channel", f"Agent '{aid}' is not mapped to any channel", "agent", aid))
+            warnings.append(
+                issue("agent_without_channel", f"Agent '{aid}' is not mapped to any channel", "agent", aid)
+            )
         if agent["status"] == "active" and agent["kind"] in NOT_AVAILABLE_YET:
             message = (
                 f"Agent '{aid}' is of kind '{agent['kind']}', which is not available yet in this version; "
@@ -224,7 +256,11 @@ def report(
 
 
 def summary(
-    snap: dict[str, dict[str, dict[str, Any]]], scope: str | None, knowledge: dict[str, int], errors: int, warnings: int
+    snap: dict[str, dict[str, dict[str, Any]]],
+    scope: str | None,
+    knowledge: dict[str, int],
+    errors: int,
+    warnings: int,
 ) -> dict[str, Any]:
     def objs(kind: str) -> list[dict[str, Any]]:
         return [o for o in snap.get(kind, {}).values() if scope is None or o["tenant_id"] == scope]

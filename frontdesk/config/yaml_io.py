@@ -34,15 +34,19 @@ def dump(doc: dict[str, Any]) -> str:
     return head + yaml.dump(ordered, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
 
 
-def load(text: str, source: str = "<input>") -> dict[str, Any]:
-    """Parse a configuration document; ConfigError with the line and column on bad YAML."""
+def _parse(text: str, source: str) -> Any:
     try:
-        doc = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
         where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark else source
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+
+
+def load(text: str, source: str = "<input>") -> dict[str, Any]:
+    """Parse a configuration document; ConfigError with the line and column on bad YAML."""
+    doc = _parse(text, source)
     if doc is None:
         return {"version": 1}
     if not isinstance(doc, dict):
@@ -60,3 +64,13 @@ def load_file(path: str) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     return load(text, path)
+
+
+def load_list(text: str, source: str = "<input>") -> list[Any]:
+    """Parse a YAML list (knowledge files); a mapping with one list under ``knowledge:`` is accepted too."""
+    data = _parse(text, source)
+    if isinstance(data, dict) and isinstance(data.get("knowledge"), list):
+        data = data["knowledge"]
+    if not isinstance(data, list):
+        raise ConfigError(f"{source}: expected a list of entries with question, answer and tags")
+    return data

@@ -15,7 +15,9 @@ from tests.helpers import outbound, setup_webchat, wait_for
 async def test_message_is_answered_from_knowledge(runtime) -> None:
     ids = await setup_webchat(runtime)
     channel = await runtime.cache.channel(ids["channel_id"])
-    got = await runtime.ingest.message(channel, InboundMessage("m1", "visitor-1", "what are your opening hours?"))
+    got = await runtime.ingest.message(
+        channel, InboundMessage("m1", "visitor-1", "what are your opening hours?")
+    )
     replies = await wait_for(lambda: outbound(runtime, got.conversation_id))
     assert [r.text for r in replies] == ["We are open Monday to Friday, 9:00 to 17:00."]
     assert replies[0].status == "sent"
@@ -23,13 +25,19 @@ async def test_message_is_answered_from_knowledge(runtime) -> None:
 
 
 async def test_low_confidence_answers_fallback_and_flags_human(runtime) -> None:
-    ids = await setup_webchat(runtime, config={"fallback_text": "A colleague will answer soon.", "confidence_threshold": 0.5})
+    ids = await setup_webchat(
+        runtime, config={"fallback_text": "A colleague will answer soon.", "confidence_threshold": 0.5}
+    )
     channel = await runtime.cache.channel(ids["channel_id"])
     got = await runtime.ingest.message(channel, InboundMessage("m1", "v", "can you repair my tractor engine"))
     replies = await wait_for(lambda: outbound(runtime, got.conversation_id))
     assert [r.text for r in replies] == ["A colleague will answer soon."]
     async with runtime.db.read() as conn:
-        conv = (await conn.execute(sa.select(conversations).where(conversations.c.conversation_id == got.conversation_id))).one()
+        conv = (
+            await conn.execute(
+                sa.select(conversations).where(conversations.c.conversation_id == got.conversation_id)
+            )
+        ).one()
     assert conv.needs_human is True
     assert "confidence below 0.50" in conv.needs_human_reason
 
@@ -46,7 +54,11 @@ async def test_duplicate_deliveries_stored_once_answered_once(runtime) -> None:
     await asyncio.sleep(0.5)
     assert len(await outbound(runtime, conv_id)) == 1
     async with runtime.db.read() as conn:
-        n_in = (await conn.execute(sa.select(sa.func.count()).select_from(messages).where(messages.c.direction == "in"))).scalar()
+        n_in = (
+            await conn.execute(
+                sa.select(sa.func.count()).select_from(messages).where(messages.c.direction == "in")
+            )
+        ).scalar()
     assert n_in == 1
 
 
@@ -64,7 +76,9 @@ async def test_paused_agent_holds_then_resume_answers(runtime) -> None:
 
 async def test_stopped_agent_sends_away_message(runtime) -> None:
     ids = await setup_webchat(runtime)
-    await runtime.config.update("tenant", "default", {"settings": {"away_message": "We are closed today."}}, principal=SYSTEM)
+    await runtime.config.update(
+        "tenant", "default", {"settings": {"away_message": "We are closed today."}}, principal=SYSTEM
+    )
     await runtime.config.update("agent", ids["agent_id"], {"status": "stopped"}, principal=SYSTEM)
     channel = await runtime.cache.channel(ids["channel_id"])
     got = await runtime.ingest.message(channel, InboundMessage("m1", "v", "opening hours?"))
