@@ -131,7 +131,12 @@ def chat(
     """Chat in the terminal with whatever agent a number routes to, through the real pipeline."""
     from frontdesk.cli_support import terminal_chat
 
-    run(terminal_chat(_settings(database), to, sender, console))
+    from frontdesk.observability.logging import configure_logging
+
+    settings = _settings(database)
+    # The conversation is the output here; only problems should interleave with it.
+    configure_logging(settings.model_copy(update={"log_level": "WARNING"}))
+    run(terminal_chat(settings, to, sender, console))
 
 
 @app.command()
@@ -154,7 +159,7 @@ def demo(
     console.print(f"Database: {database} (fresh)")
     console.print(f"Admin API token: [bold]{token}[/]")
     for business, channel_id in webchats:
-        console.print(f"  {business:<22} web chat: {base}/webchat/{channel_id}")
+        console.print(f"  {business:<30} web chat: {base}/webchat/{channel_id}", soft_wrap=True, highlight=False)
     console.print(f"API docs: {base}/docs    Health: {base}/health")
     console.print(
         f"Try: curl -H 'Authorization: Bearer {token}' {base}/route/message -H 'Content-Type: application/json' "

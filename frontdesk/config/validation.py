@@ -172,7 +172,10 @@ def report(
     knowledge: dict[str, int] | None = None,
     extra_errors: list[Issue] | None = None,
 ) -> dict[str, Any]:
-    """Check a whole snapshot ``{kind: {id: public dict}}``; keep the issues of tenant ``scope``."""
+    """Check a whole snapshot ``{kind: {id: public dict}}``; keep the issues of tenant ``scope``.
+
+    Of two objects that collide, the later one in the snapshot's order is reported.
+    """
     tenants, agents, channels, mappings = (snap.get(k, {}) for k in ("tenant", "agent", "channel", "mapping"))
     errors: list[Issue] = list(extra_errors or [])
     warnings: list[Issue] = []
@@ -184,14 +187,16 @@ def report(
             if obj["tenant_id"] not in tenants:
                 errors.append(unknown_tenant(kind, oid, obj["tenant_id"]))
 
-    active = [channels[cid] for cid in sorted(channels) if channels[cid]["active"]]
+    # Snapshot order matters: stored objects come first (by id), then what a file adds, so a
+    # conflict is blamed on the newcomer.
+    active = [c for c in channels.values() if c["active"]]
     by_phone: dict[str, list[dict[str, Any]]] = defaultdict(list)
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for ch in active:
         if ch["phone_number"]:
             by_phone[ch["phone_number"]].append(ch)
         by_key[(ch["provider"], ch["routing_key"])].append(ch)
-    # The first channel (by id) keeps the number or key; every later one is in error.
+    # The first channel keeps the number or key; every later one is in error.
     for rule, groups in ((phone_conflict, by_phone.values()), (routing_conflict, by_key.values())):
         for group in groups:
             for i, ch in enumerate(group):
@@ -201,8 +206,7 @@ def report(
 
     per_channel: dict[str, list[dict[str, Any]]] = defaultdict(list)
     per_agent: dict[str, int] = defaultdict(int)
-    for mid in sorted(mappings):
-        m = mappings[mid]
+    for m in mappings.values():
         errors.extend(mapping_refs(m, agents.get(m["agent_id"]), channels.get(m["channel_id"])))
         found = mapping_conflict(m, per_channel[m["channel_id"]])
         if found:

@@ -8,7 +8,7 @@ before reply 1.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -22,20 +22,24 @@ from frontdesk.store.db import as_utc, utcnow
 from frontdesk.store.tables import messages
 
 log = structlog.get_logger(__name__)
+m = messages.c
 
 
 async def deliver(
     rt, conversation_id: str, recipient: str, channel: ChannelInfo, adapter: ChannelAdapter
 ) -> datetime | None:  # type: ignore[no-untyped-def]
     """Send what is queued; return when to come back for a message waiting to be retried, if any."""
-    m = messages.c
     async with rt.db.read() as conn:
         rows = (
             await conn.execute(
                 sa.select(
                     m.id, m.tenant_id, m.text, m.payload, m.idempotency_key, m.attempts, m.next_attempt_at
                 )
-                .where(m.conversation_id == conversation_id, m.direction == "out", m.status == "queued")
+                .where(
+                    m.conversation_id == conversation_id,
+                    m.direction == "out",
+                    m.status.in_(("queued", "sending")),
+                )
                 .order_by(m.id)
             )
         ).all()
@@ -58,6 +62,8 @@ async def deliver(
             idempotency_key=row.idempotency_key or "",
             attempts=row.attempts,
         )
+        if not await _claim(rt, row.id):
+            return None  # another worker is sending it (and the ones after it)
         attempt = row.attempts + 1
         values: dict
         retry_at = None
@@ -86,7 +92,12 @@ async def deliver(
                 retry_at = backoff.next_time(
                     attempt, settings.retry_base_seconds, settings.retry_max_seconds, retry_after
                 )
-                values = {"status_reason": reason, "error_code": code, "next_attempt_at": retry_at}
+                values = {
+                    "status": "queued",
+                    "status_reason": reason,
+                    "error_code": code,
+                    "next_attempt_at": retry_at,
+                }
                 log.info("send will be retried", message_id=row.id, attempt=attempt, at=retry_at.isoformat())
         else:
             values = {
@@ -96,8 +107,24 @@ async def deliver(
             }
         values.update(attempts=attempt, updated_at=utcnow())
         async with rt.db.write() as conn:
-            await conn.execute(messages.update().where(m.id == row.id, m.status == "queued").values(**values))
+            await conn.execute(
+                messages.update().where(m.id == row.id, m.status == "sending").values(**values)
+            )
         rt.notifier.publish(conversation_id)
         if retry_at is not None:
             return retry_at
     return None
+
+
+async def _claim(rt, message_id: int) -> bool:  # type: ignore[no-untyped-def]
+    """queued → sending, by one sender only. A send whose sender died is taken over after the lease."""
+    now = utcnow()
+    lease = timedelta(seconds=rt.settings.job_lease_seconds)
+    claimable = sa.or_(m.status == "queued", sa.and_(m.status == "sending", m.next_attempt_at < now))
+    async with rt.db.write() as conn:
+        got = await conn.execute(
+            messages.update()
+            .where(m.id == message_id, claimable)
+            .values(status="sending", next_attempt_at=now + lease, updated_at=now)
+        )
+    return bool(got.rowcount)
