@@ -247,7 +247,7 @@ class HttpxClient:
         import httpx
 
         # No pool limit: every conversation holds a stream and a posting connection.
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         self._client = httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0)
 
     def connection(self) -> HttpxConnection:

@@ -68,6 +68,7 @@ def page(items: list[dict[str, Any]], total: int, skip: int, limit: int) -> dict
 async def listing(
     svc: ConfigService,
     kind: str,
+    /,
     principal: Principal,
     tenant_id: str | None,
     skip: int,
@@ -146,12 +147,13 @@ def crud(kind: str, plural: str, id_name: str) -> None:
 
 @router.get("/tenants", summary="List tenants")
 async def list_tenants(
+    tenant_id: str | None = TenantQ,
     skip: int = Skip,
     limit: int = Limit,
     p: Principal = Depends(get_principal),
     svc: ConfigService = Depends(service),
 ) -> dict[str, Any]:
-    return await listing(svc, "tenant", p, None, skip, limit)
+    return await listing(svc, "tenant", p, tenant_id, skip, limit)
 
 
 @router.get("/agents", summary="List agents")

@@ -38,6 +38,11 @@ out = Console()
 err = Console(stderr=True)
 
 
+@knowledge_app.callback()
+def _knowledge() -> None:
+    """Manage knowledge bases (FAQ entries)."""  # a callback keeps `import` a subcommand
+
+
 def run(action: Callable[[ConfigService], Awaitable[T]]) -> T:
     """Run ``action`` with a ConfigService; FrontdeskError → one line on stderr, exit 1."""
 
@@ -108,6 +113,7 @@ def import_cmd(
         f"{verb[0]} {plural(result['created'])}; {verb[1]} {plural(result['updated'])}; "
         f"unchanged: {plural(result['unchanged'])}.",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -126,6 +132,7 @@ def validate_cmd(file: Path = typer.Argument(..., help="YAML (or JSON) configura
         f"{file} is valid ({len(report['warnings'])} warning(s)); importing it would create "
         f"{plural(report['created'])} and update {plural(report['updated'])}.",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -214,4 +221,5 @@ def knowledge_import_cmd(
         f"Imported {len(entries)} knowledge entries into tenant '{tenant}' "
         f"({created} new, {updated} updated, {len(entries) - created - updated} unchanged).",
         highlight=False,
+        soft_wrap=True,
     )

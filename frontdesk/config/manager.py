@@ -121,7 +121,7 @@ class ConfigManager:
         except NotFound:
             return None
 
-    def list(self, kind: str, tenant_id: str | None = None, **filters: Any) -> list[Any]:
+    def list(self, kind: str, /, tenant_id: str | None = None, **filters: Any) -> list[Any]:
         rows = self._run(
             self.service.list(kind, principal=SYSTEM, tenant_id=tenant_id, limit=None, **filters)
         )

@@ -243,3 +243,20 @@ async def knowledge_tenants(conn: AsyncConnection, tenant_id: str | None = None)
     if tenant_id is not None:
         stmt = stmt.where(knowledge.c.tenant_id == tenant_id)
     return {t: int(n) for t, n in (await conn.execute(stmt)).all()}
+
+
+async def route_rows(conn: AsyncConnection, phone: str, tenant_id: str | None) -> tuple[Any, Any, Any] | None:
+    """(channel, mapping, agent) rows answering ``phone``: the active channel with that number, its
+    primary mapping, else the mapping with the lowest priority, then the oldest."""
+    stmt = sa.select(channels).where(channels.c.phone_number == phone, channels.c.active.is_(True))
+    if tenant_id is not None:
+        stmt = stmt.where(channels.c.tenant_id == tenant_id)
+    channel = (await conn.execute(stmt.order_by(channels.c.channel_id))).first()
+    if channel is None:
+        return None
+    order = (mappings.c.is_primary.desc(), mappings.c.priority, mappings.c.created_at, mappings.c.mapping_id)
+    stmt = sa.select(mappings).where(mappings.c.channel_id == channel.channel_id).order_by(*order).limit(1)
+    mapping = (await conn.execute(stmt)).first()
+    if mapping is None:
+        return None
+    return channel, mapping, await fetch(conn, KINDS["agent"], mapping.agent_id)

@@ -28,7 +28,7 @@ from frontdesk.model.phone import normalize_e164
 from frontdesk.security.secrets import SecretBox
 from frontdesk.security.tokens import SYSTEM, Principal
 from frontdesk.store.db import Database
-from frontdesk.store.tables import channels, mappings
+from frontdesk.store.tables import mappings
 
 OnChange = Callable[[str, str, dict[str, Any] | None, dict[str, Any] | None], Awaitable[None]]
 Change = tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]  # kind, action, before, after
@@ -73,6 +73,7 @@ class ConfigService:
     async def list(
         self,
         kind: str,
+        /,
         *,
         principal: Principal,
         tenant_id: str | None = None,
@@ -87,7 +88,7 @@ class ConfigService:
         return [repo.public(k, r) for r in rows]
 
     async def count(
-        self, kind: str, *, principal: Principal, tenant_id: str | None = None, **filters: Any
+        self, kind: str, /, *, principal: Principal, tenant_id: str | None = None, **filters: Any
     ) -> int:
         k, tenant, filters = self._list_args(kind, principal, tenant_id, filters)
         async with self.db.read() as conn:
@@ -118,29 +119,12 @@ class ConfigService:
             number = normalize_e164(phone)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        tenant = None if principal.is_admin else principal.tenant_id
         async with self.db.read() as conn:
-            stmt = sa.select(channels).where(channels.c.phone_number == number, channels.c.active.is_(True))
-            if not principal.is_admin:
-                stmt = stmt.where(channels.c.tenant_id == principal.tenant_id)
-            channel = (await conn.execute(stmt.order_by(channels.c.channel_id))).first()
-            if channel is None:
-                return None
-            mapping = (
-                await conn.execute(
-                    sa.select(mappings)
-                    .where(mappings.c.channel_id == channel.channel_id)
-                    .order_by(
-                        mappings.c.is_primary.desc(),
-                        mappings.c.priority,
-                        mappings.c.created_at,
-                        mappings.c.mapping_id,
-                    )
-                    .limit(1)
-                )
-            ).first()
-            if mapping is None:
-                return None
-            agent = await repo.fetch(conn, repo.KINDS["agent"], mapping.agent_id)
+            found = await repo.route_rows(conn, number, tenant)
+        if found is None:
+            return None
+        channel, mapping, agent = found
         k = repo.KINDS
         return {
             "agent": repo.public(k["agent"], agent),
@@ -166,7 +150,11 @@ class ConfigService:
         async with self.db.read() as conn:
             counts = await repo.knowledge_tenants(conn, tenant)
         return rules.report(
-            snap, scope=tenant, visible=principal.can_see, knowledge=counts, extra_errors=stored_errors(snap)
+            snap,
+            scope=tenant,
+            visible=principal.can_see,
+            knowledge=counts,
+            extra_errors=rules.stored_errors(snap),
         )
 
     async def stats(self, tenant_id: str | None = None, *, principal: Principal = SYSTEM) -> dict[str, Any]:
@@ -233,7 +221,7 @@ class ConfigService:
             for field in {k.id_field, "tenant_id"} & patch.keys():
                 if patch[field] != current[field]:
                     raise ConfigError(
-                        immutable_message(k, field), details=[{"field": field, "message": "immutable"}]
+                        rules.immutable_message(k, field), details=[{"field": field, "message": "immutable"}]
                     )
             model = rules.build(k, merge_patch(current, patch))
             pub = repo.public(k, repo.values(k, model, self.secrets))
@@ -409,28 +397,3 @@ class ConfigService:
                 for item in await find_issues(conn, k, pub, principal.can_see, creating=creating):
                     rules.raise_issue(item)
         raise ConflictError("the change conflicts with another change made at the same time; try again")
-
-
-def immutable_message(k: Kind, field: str) -> str:
-    if k.name == "channel" and field == "channel_id":
-        return (
-            "channel_id cannot be changed; to set the provider's id for this channel (Meta phone_number_id, "
-            "ACS channel registration id, …) set routing_key"
-        )
-    if field == "tenant_id":
-        return f"tenant_id of {k.name} cannot be changed; export it, edit the file and import it instead"
-    return f"{field} cannot be changed; delete the {k.name} and create a new one"
-
-
-def stored_errors(snap: dict[str, dict[str, dict[str, Any]]]) -> builtins.list[rules.Issue]:
-    """Stored objects that no longer pass their model (legacy data, a hand-edited database)."""
-    out = []
-    for name, objs in snap.items():
-        k = repo.KINDS[name]
-        for oid, obj in objs.items():
-            data = {f: obj[f] for f in k.fields if f in obj}
-            try:
-                rules.build(k, data)
-            except ConfigError as exc:
-                out.append(rules.issue("invalid_object", exc.message, name, oid))
-    return out

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from frontdesk.config.repository import Kind
+from frontdesk.config.repository import KINDS, Kind
 from frontdesk.errors import ConfigError, ConflictError
 
 Issue = dict[str, Any]  # {"code", "message", "object_type", "object_id"}
@@ -279,3 +279,28 @@ def summary(
         "errors": errors,
         "warnings": warnings,
     }
+
+
+def immutable_message(k: Kind, field: str) -> str:
+    if k.name == "channel" and field == "channel_id":
+        return (
+            "channel_id cannot be changed; to set the provider's id for this channel (Meta phone_number_id, "
+            "ACS channel registration id, …) set routing_key"
+        )
+    if field == "tenant_id":
+        return f"tenant_id of {k.name} cannot be changed; export it, edit the file and import it instead"
+    return f"{field} cannot be changed; delete the {k.name} and create a new one"
+
+
+def stored_errors(snap: dict[str, dict[str, dict[str, Any]]]) -> list[Issue]:
+    """Stored objects that no longer pass their model (legacy data, a hand-edited database)."""
+    out = []
+    for name, objs in snap.items():
+        k = KINDS[name]
+        for oid, obj in objs.items():
+            data = {f: obj[f] for f in k.fields if f in obj}
+            try:
+                build(k, data)
+            except ConfigError as exc:
+                out.append(issue("invalid_object", exc.message, name, oid))
+    return out

@@ -89,3 +89,29 @@ async def test_stopped_agent_sends_away_message(runtime) -> None:
 async def _queue_empty(rt) -> bool:  # type: ignore[no-untyped-def]
     async with rt.db.read() as conn:
         return (await conn.execute(sa.select(sa.func.count()).select_from(jobs))).scalar() == 0
+
+
+async def test_burst_waiting_for_its_turn_is_answered_in_one_turn(database_url: str) -> None:
+    from frontdesk.runtime import Runtime
+    from tests.conftest import make_settings
+
+    rt = Runtime(make_settings(database_url))
+    await rt.start(workers=False)
+    try:
+        ids = await setup_webchat(rt)
+        channel = await rt.cache.channel(ids["channel_id"])
+        for i, text in enumerate(["where are you located?", "opening hours?", "how much is a package?"]):
+            got = await rt.ingest.message(channel, InboundMessage(f"m{i}", "v", text))
+        async with rt.db.read() as conn:
+            assert (await conn.execute(sa.select(sa.func.count()).select_from(jobs))).scalar() == 1
+        await rt.workers.start()
+        replies = await wait_for(lambda: _at_least(rt, got.conversation_id, 3))
+        assert len({r.turn_id for r in replies}) == 1
+        assert [r.text.split()[2] for r in replies] == ["at", "open", "start"]
+    finally:
+        await rt.stop()
+
+
+async def _at_least(rt, conversation_id: str, n: int):  # type: ignore[no-untyped-def]
+    rows = await outbound(rt, conversation_id)
+    return rows if len(rows) >= n else None

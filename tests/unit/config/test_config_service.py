@@ -193,7 +193,7 @@ async def test_phone_lookup_prefers_primary_then_priority(svc: ConfigService) ->
     assert await svc.get_agent_for_phone("+14155550100", principal=B) is None
     await svc.update("channel", "c1", {"active": False}, principal=A)
     assert await svc.get_agent_for_phone("+14155550100") is None
-    with pytest.raises(ConfigError, match="E.164"):
+    with pytest.raises(ConfigError, match=r"E\.164"):
         await svc.get_agent_for_phone("not a number")
 
 
