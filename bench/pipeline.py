@@ -54,7 +54,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))  # run as a script: the helper modules sit beside it
 
-from httpclient import Client, Connection, SseStream, make_client  # noqa: E402
+from httpclient import Client, Connection, HttpError, SseStream, make_client  # noqa: E402
 from seed import CHANNEL, KNOWLEDGE, write_config  # noqa: E402
 
 SERVER_CPU, LOADGEN_CPU = 0, 1
@@ -180,22 +180,38 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 class CpuMeter:
-    """CPU used by a process between start() and stop(), as % of one core."""
+    """CPU used between start() and stop(), in % of one core: by the server, by this process (the
+    load generator), and by everything else on the machine (PostgreSQL, and any other load that
+    would make the figures unreliable)."""
 
-    def __init__(self, proc: psutil.Process) -> None:
-        self.proc = proc
-        self._cpu = self._wall = 0.0
+    def __init__(self, server: psutil.Process) -> None:
+        self.procs = {"server": server, "loadgen": psutil.Process()}
+        self._start: dict[str, float] = {}
 
-    def _now(self) -> tuple[float, float]:
-        times = self.proc.cpu_times()
-        return times.user + times.system, time.perf_counter()
+    def _now(self) -> dict[str, float]:
+        sample = {}
+        for name, proc in self.procs.items():
+            times = proc.cpu_times()
+            sample[name] = times.user + times.system
+        total = psutil.cpu_times()
+        sample["busy"] = sum(total) - total.idle - getattr(total, "iowait", 0.0)
+        sample["wall"] = time.perf_counter()
+        return sample
 
     def start(self) -> None:
-        self._cpu, self._wall = self._now()
+        self._start = self._now()
 
-    def stop(self) -> float:
-        cpu, wall = self._now()
-        return round(100 * (cpu - self._cpu) / max(wall - self._wall, 1e-9), 1)
+    def stop(self) -> dict[str, float]:
+        end = self._now()
+        used = {
+            k: 100 * (end[k] - self._start[k]) / max(end["wall"] - self._start["wall"], 1e-9) for k in end
+        }
+        other = used["busy"] - used["server"] - used["loadgen"]
+        return {
+            "server_cpu_pct": round(used["server"], 1),
+            "loadgen_cpu_pct": round(used["loadgen"], 1),
+            "other_cpu_pct": round(max(other, 0.0), 1),
+        }
 
 
 class RssSampler:
@@ -313,7 +329,7 @@ class Conversation:
             phase.last_send = time.perf_counter()
             try:
                 status, _ = await self.conn.request("POST", self.bench.messages_path, body)
-            except (OSError, asyncio.IncompleteReadError):
+            except (OSError, asyncio.IncompleteReadError, HttpError):
                 status = 0
             if status != 202:
                 phase.errors += 1
@@ -329,21 +345,19 @@ class FrontdeskBench:
     def __init__(self, client: Client, server: psutil.Process, args: argparse.Namespace) -> None:
         self.client = client
         self.args = args
-        self.server_cpu = CpuMeter(server)
-        self.own_cpu = CpuMeter(psutil.Process())
+        self.cpu = CpuMeter(server)
         self.messages_path = f"/webchat/{CHANNEL}/messages"
         self.conversations: list[Conversation] = []
         self.unexpected = 0  # replies with no message waiting for them
 
     def _begin(self, phase: Phase) -> Phase:
-        self.server_cpu.start()
-        self.own_cpu.start()
+        self.cpu.start()
         phase.started = time.perf_counter()
         return phase
 
     def _end(self, phase: Phase) -> None:
         phase.ended = time.perf_counter()
-        phase.cpu = {"server_cpu_pct": self.server_cpu.stop(), "loadgen_cpu_pct": self.own_cpu.stop()}
+        phase.cpu = self.cpu.stop()
 
     async def open(self) -> None:
         setup = self.client.connection()
@@ -385,9 +399,11 @@ class FrontdeskBench:
         await self._drain(phase, REPLY_TIMEOUT)
         self._end(phase)
         if phase.errors or phase.lost or phase.wrong:
+            broken = [t.exception() for c in self.conversations if (t := c.stream and c.stream.task)]
+            broken = [repr(e) for e in broken if e is not None][:1]
             raise BenchError(
                 f"warm-up failed: {phase.errors} POST errors, {phase.lost} messages unanswered after "
-                f"{REPLY_TIMEOUT:.0f}s, {phase.wrong} wrong answers"
+                f"{REPLY_TIMEOUT:.0f}s, {phase.wrong} wrong answers; streams: {broken or 'ok'}"
             )
         return phase
 
@@ -469,7 +485,7 @@ async def baseline_load(server: Server, args: argparse.Namespace) -> dict[str, A
     """The bare endpoint, closed loop with the same client and concurrency: requests/s."""
     client = make_client(args.client, server.url)
     conns = [client.connection() for _ in range(args.conversations)]
-    server_cpu, own_cpu = CpuMeter(server.ps), CpuMeter(psutil.Process())
+    cpu = CpuMeter(server.ps)
     body = {"session": "v_0123456789abcdef0123.AAAAAAAAAAAAAAAAAAAAAAAA", "text": KNOWLEDGE[0][0]}
     latencies: list[float] = []
     errors = 0
@@ -487,11 +503,11 @@ async def baseline_load(server: Server, args: argparse.Namespace) -> dict[str, A
     try:
         warm_until = time.perf_counter() + 1.0
         await asyncio.gather(*(loop(c, warm_until, False) for c in conns))
-        server_cpu.start()
-        own_cpu.start()
+        cpu.start()
         started = time.perf_counter()
         await asyncio.gather(*(loop(c, started + args.duration, True) for c in conns))
         span = time.perf_counter() - started
+        used = cpu.stop()
     finally:
         for conn in conns:
             await conn.aclose()
@@ -501,8 +517,7 @@ async def baseline_load(server: Server, args: argparse.Namespace) -> dict[str, A
         "p50_ms": pct(latencies, 0.50),
         "p99_ms": pct(latencies, 0.99),
         "errors": errors,
-        "server_cpu_pct": server_cpu.stop(),
-        "loadgen_cpu_pct": own_cpu.stop(),
+        **used,
     }
 
 
@@ -584,6 +599,10 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _cpu(figures: dict) -> str:
+    return " / ".join(f"{figures[k]:.0f}" for k in ("server_cpu_pct", "loadgen_cpu_pct", "other_cpu_pct"))
+
+
 def render(results: dict[str, Any], args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -609,6 +628,9 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> None:
     def pair(phase: str, a: str, b: str) -> Callable[[dict], str]:
         return lambda r: f"{_ms(r[phase][a])} / {_ms(r[phase][b])}"
 
+    def cpu(phase: str) -> Callable[[dict], str]:
+        return lambda r: _cpu(r[phase])
+
     section(f"saturation (closed loop, window {args.window}, {args.duration:g} s)")
     row("end-to-end messages/s", lambda r: f"{r['saturation']['replies_per_s']:.0f}", "≥ 500 (SQLite)")
     if base:
@@ -619,22 +641,19 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> None:
     row("ingest acks/s", lambda r: f"{r['saturation']['acks_per_s']:.0f}")
     row("ingest-ack p50 / p99 ms", pair("saturation", "ack_p50_ms", "ack_p99_ms"))
     row("end-to-end p50 / p99 ms", pair("saturation", "e2e_p50_ms", "e2e_p99_ms"))
-    row(
-        "CPU % server / load generator",
-        lambda r: f"{r['saturation']['server_cpu_pct']:.0f} / {r['saturation']['loadgen_cpu_pct']:.0f}",
-    )
+    row("CPU % server / load gen / other", cpu("saturation"), "other ≈ 0")
     section(f"fixed rate (open loop, {args.rate:g} msg/s, {args.rate_duration:g} s)")
     row("messages sent/s", lambda r: f"{r['fixed_rate']['send_rate']:.0f}")
     row("ingest-ack p50 / p99 ms", pair("fixed_rate", "ack_p50_ms", "ack_p99_ms"), "p99 ≤ 50")
     row("ingest-ack max ms", lambda r: _ms(r["fixed_rate"]["ack_max_ms"]))
     row("end-to-end p50 / p99 ms", pair("fixed_rate", "e2e_p50_ms", "e2e_p99_ms"))
-    row(
-        "CPU % server / load generator",
-        lambda r: f"{r['fixed_rate']['server_cpu_pct']:.0f} / {r['fixed_rate']['loadgen_cpu_pct']:.0f}",
-    )
+    row("CPU % server / load gen / other", cpu("fixed_rate"))
     section("whole run")
     row("server RSS idle → peak MB", lambda r: f"{r['rss_idle_mb']:.0f} → {r['rss_peak_mb']:.0f}")
-    row("turns processed / failed", lambda r: f"{r['workers'].get('processed')} / {r['workers'].get('failed')}")
+    row(
+        "turns processed / failed",
+        lambda r: f"{r['workers'].get('processed')} / {r['workers'].get('failed')}",
+    )
 
     def problems(r: dict) -> str:
         phases = (r["saturation"], r["fixed_rate"])
@@ -644,13 +663,20 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> None:
     row("POST errors / wrong / lost / unexpected", problems, "0 / 0 / 0 / 0")
     console.print(table)
     if base:
-        console.print(
-            f"Baseline, bare Starlette on uvicorn, same client, {args.conversations} connections, "
-            f"{args.duration:g} s: [bold]{base['requests_per_s']:.0f} requests/s[/], p50 {_ms(base['p50_ms'])} "
-            f"ms, p99 {_ms(base['p99_ms'])} ms, CPU % server / load generator "
-            f"{base['server_cpu_pct']:.0f} / {base['loadgen_cpu_pct']:.0f}, errors {base['errors']}",
-            highlight=False,
+        baseline = Table(
+            title=f"Baseline: bare Starlette endpoint on uvicorn, same client, {args.conversations} "
+            f"connections, closed loop, {args.duration:g} s",
+            title_justify="left",
         )
+        for column in ("requests/s", "p50 / p99 ms", "CPU % server / load gen / other", "errors"):
+            baseline.add_column(column, justify="right")
+        baseline.add_row(
+            f"{base['requests_per_s']:.0f}",
+            f"{_ms(base['p50_ms'])} / {_ms(base['p99_ms'])}",
+            _cpu(base),
+            str(base["errors"]),
+        )
+        console.print(baseline)
     if not args.pin:
         console.print("[yellow]server and load generator were not pinned to separate CPUs[/]")
 

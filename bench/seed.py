@@ -20,7 +20,11 @@ AGENT = "bench-faq"
 KNOWLEDGE: list[tuple[str, str, list[str]]] = [
     ("What are your opening hours?", "We are open Tuesday to Sunday, 8:00 to 19:00.", ["hours", "open"]),
     ("Where is the shop located?", "You will find us at 4 Mill Lane, next to the station.", ["address"]),
-    ("How much does a bike service cost?", "A standard service is 65 EUR; an overhaul is 140 EUR.", ["price"]),
+    (
+        "How much does a bike service cost?",
+        "A standard service is 65 EUR; an overhaul is 140 EUR.",
+        ["price"],
+    ),
     ("Do you repair electric bikes?", "Yes, our mechanics are certified for e-bike motors.", ["ebike"]),
     ("Can I rent a bike for the weekend?", "Weekend rental is 45 EUR, or 80 EUR for an e-bike.", ["rental"]),
     ("How long does a puncture repair take?", "Most punctures are fixed while you wait.", ["flat", "tyre"]),

@@ -130,7 +130,6 @@ def chat(
 ) -> None:
     """Chat in the terminal with whatever agent a number routes to, through the real pipeline."""
     from frontdesk.cli_support import terminal_chat
-
     from frontdesk.observability.logging import configure_logging
 
     settings = _settings(database)
@@ -149,20 +148,24 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="set up the demo database and exit")] = False,
 ) -> None:
     """Create a fresh demo database with three businesses, print how to reach them, and serve."""
-    from frontdesk.cli_support import create_demo
+    from frontdesk.cli_support import create_demo, demo_document, remove_database
 
+    remove_database(database)
     url = f"sqlite+aiosqlite:///{database}"
     settings = _settings(url)
     base = f"http://{host}:{port}"
-    token, webchats = run(create_demo(settings, database))
+    token, webchats = run(create_demo(settings, demo_document()))
     console.rule("[bold]Frontdesk demo")
     console.print(f"Database: {database} (fresh)")
     console.print(f"Admin API token: [bold]{token}[/]")
     for business, channel_id in webchats:
-        console.print(f"  {business:<30} web chat: {base}/webchat/{channel_id}", soft_wrap=True, highlight=False)
+        console.print(
+            f"  {business:<30} web chat: {base}/webchat/{channel_id}", soft_wrap=True, highlight=False
+        )
     console.print(f"API docs: {base}/docs    Health: {base}/health")
     console.print(
-        f"Try: curl -H 'Authorization: Bearer {token}' {base}/route/message -H 'Content-Type: application/json' "
+        f"Try: curl -H 'Authorization: Bearer {token}' {base}/route/message "
+        "-H 'Content-Type: application/json' "
         """-d '{"from": "+15550100100", "to": "+1234567890", "message": "How much is a wedding package?"}'""",
         soft_wrap=True,
         highlight=False,

@@ -36,12 +36,14 @@ async def create_token_cli(settings: Settings, tenant: str | None, name: str) ->
         await rt.stop()
 
 
-async def create_demo(settings: Settings, path: Path) -> tuple[str, list[tuple[str, str]]]:
+def remove_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+async def create_demo(settings: Settings, doc: dict) -> tuple[str, list[tuple[str, str]]]:
     rt = await _runtime(settings)
     try:
-        doc = yaml.safe_load(DEMO_FILE.read_text())
         await rt.config.import_(doc, principal=SYSTEM, actor="demo")
         async with rt.db.write() as conn:
             _, token = await create_token(conn, None, "demo admin")
@@ -174,4 +176,16 @@ async def run_init(settings: Settings, a: InitAnswers) -> tuple[str, list[str]]:
     return token, created
 
 
-__all__ = ["InitAnswers", "Principal", "create_demo", "create_token_cli", "run_init", "terminal_chat"]
+def demo_document() -> dict:
+    return yaml.safe_load(DEMO_FILE.read_text())
+
+
+__all__ = [
+    "InitAnswers",
+    "Principal",
+    "create_demo",
+    "create_token_cli",
+    "demo_document",
+    "run_init",
+    "terminal_chat",
+]

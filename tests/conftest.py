@@ -11,13 +11,16 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
-from cryptography.fernet import Fernet
 import pytest
+from cryptography.fernet import Fernet
 
 from frontdesk.settings import Settings
 
 PG_URL = os.environ.get("FRONTDESK_TEST_POSTGRES_URL", "")
-SKIP_PG = "set FRONTDESK_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) to run PostgreSQL tests"
+SKIP_PG = (
+    "set FRONTDESK_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) "
+    "to run PostgreSQL tests"
+)
 TEST_KEY = Fernet.generate_key().decode()  # a throwaway key per test run
 
 

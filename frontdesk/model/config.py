@@ -130,7 +130,8 @@ class AgentConfig(_Config):
         if self.kind == "remote":
             if self.foundry_endpoint and not self.agent_id.startswith("asst_"):
                 raise ValueError(
-                    f"Agent ID must start with 'asst_' for an Azure AI Foundry agent (got {self.agent_id!r}); "
+                    "Agent ID must start with 'asst_' for an Azure AI Foundry agent "
+                    f"(got {self.agent_id!r}); "
                     "copy the exact id from your Foundry workspace"
                 )
             if not self.foundry_endpoint and not self.config.get("url"):

@@ -10,7 +10,15 @@ Direction = Literal["in", "out"]
 DeliveryStatus = Literal["received", "queued", "sending", "sent", "delivered", "read", "failed", "dead"]
 
 # A later status never goes back: a late "delivered" must not overwrite "read".
-STATUS_RANK: dict[str, int] = {"queued": 0, "sending": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4, "dead": 5}
+STATUS_RANK: dict[str, int] = {
+    "queued": 0,
+    "sending": 0,
+    "sent": 1,
+    "delivered": 2,
+    "read": 3,
+    "failed": 4,
+    "dead": 5,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ tested against fake provider servers in their own tests.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 import sqlalchemy as sa
@@ -75,7 +75,7 @@ async def _send(rt: Runtime, *texts: str) -> str:
 async def _settled(rt: Runtime, conv: str, n: int) -> list:
     async def done():  # type: ignore[no-untyped-def]
         rows = await outbound(rt, conv)
-        return rows if len(rows) >= n and all(r.status != "queued" for r in rows) else None
+        return rows if len(rows) >= n and all(r.status not in ("queued", "sending") for r in rows) else None
 
     return await wait_for(done)
 
