@@ -276,6 +276,10 @@ class Phase:
             "wrong": self.wrong,
             "lost": self.lost,
             **self.cpu,
+            # Server CPU time per reply: unlike messages/s, hardly moved by other load on the machine.
+            "server_cpu_ms_per_msg": round(
+                self.cpu.get("server_cpu_pct", 0.0) * 10 * span / max(in_window, 1), 2
+            ),
         }
 
 
@@ -315,7 +319,9 @@ class Conversation:
         if entry.done is not None:
             entry.done()
 
-    async def send(self, phase: Phase, scheduled: float | None = None, done=None) -> bool:  # type: ignore[no-untyped-def]
+    async def send(
+        self, phase: Phase, scheduled: float | None = None, done: Callable[[], None] | None = None
+    ) -> bool:
         # Rotate through the knowledge base, each conversation from its own offset.
         question, answer, _ = KNOWLEDGE[(self.index + self.seq) % len(KNOWLEDGE)]
         self.seq += 1
@@ -399,11 +405,11 @@ class FrontdeskBench:
         await self._drain(phase, REPLY_TIMEOUT)
         self._end(phase)
         if phase.errors or phase.lost or phase.wrong:
-            broken = [t.exception() for c in self.conversations if (t := c.stream and c.stream.task)]
-            broken = [repr(e) for e in broken if e is not None][:1]
+            tasks = [c.stream.task for c in self.conversations if c.stream and c.stream.task]
+            broken = [repr(t.exception()) for t in tasks if t.done() and not t.cancelled() and t.exception()]
             raise BenchError(
                 f"warm-up failed: {phase.errors} POST errors, {phase.lost} messages unanswered after "
-                f"{REPLY_TIMEOUT:.0f}s, {phase.wrong} wrong answers; streams: {broken or 'ok'}"
+                f"{REPLY_TIMEOUT:.0f}s, {phase.wrong} wrong answers; streams: {broken[:1] or 'ok'}"
             )
         return phase
 
@@ -445,10 +451,10 @@ class FrontdeskBench:
             task = asyncio.create_task(self.conversations[i % n].send(phase, scheduled=at))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+        self._end(phase)  # CPU figures: while sending at the rate
         if tasks:
             await asyncio.wait(tasks, timeout=DRAIN_SECONDS)
         await self._drain(phase, DRAIN_SECONDS)
-        self._end(phase)
         return phase
 
 
@@ -461,7 +467,7 @@ async def frontdesk_load(server: Server, args: argparse.Namespace) -> dict[str, 
         await bench.warm_up()
         spy = start_py_spy(args, server, "saturation")
         saturation = await bench.saturation()
-        stop_py_spy(spy)
+        await asyncio.to_thread(stop_py_spy, spy)
         fixed = await bench.fixed_rate()
     finally:
         await bench.close()
@@ -514,6 +520,7 @@ async def baseline_load(server: Server, args: argparse.Namespace) -> dict[str, A
         await client.aclose()
     return {
         "requests_per_s": round(len(latencies) / span, 1),
+        "server_cpu_us_per_req": round(used["server_cpu_pct"] * 10_000 * span / max(len(latencies), 1), 1),
         "p50_ms": pct(latencies, 0.50),
         "p99_ms": pct(latencies, 0.99),
         "errors": errors,
@@ -607,7 +614,7 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 110)
     runs = [r for r in (results.get("sqlite"), results.get("postgresql")) if r]
     base = results.get("baseline")
     table = Table(
@@ -638,6 +645,15 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> None:
             "  ÷ bare Starlette requests/s",
             lambda r: f"{r['saturation']['replies_per_s'] / base['requests_per_s']:.3f}",
         )
+    if base:
+        # The same ratio from CPU time per message/request: robust to other load on the machine.
+        row(
+            "  same, per server CPU second",
+            lambda r: (
+                f"{base['server_cpu_us_per_req'] / 1000 / r['saturation']['server_cpu_ms_per_msg']:.3f}"
+            ),
+        )
+    row("server CPU ms per message", lambda r: f"{r['saturation']['server_cpu_ms_per_msg']:.2f}", "≤ 2")
     row("ingest acks/s", lambda r: f"{r['saturation']['acks_per_s']:.0f}")
     row("ingest-ack p50 / p99 ms", pair("saturation", "ack_p50_ms", "ack_p99_ms"))
     row("end-to-end p50 / p99 ms", pair("saturation", "e2e_p50_ms", "e2e_p99_ms"))
@@ -668,10 +684,12 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> None:
             f"connections, closed loop, {args.duration:g} s",
             title_justify="left",
         )
-        for column in ("requests/s", "p50 / p99 ms", "CPU % server / load gen / other", "errors"):
+        columns = ("requests/s", "server CPU µs/request", "p50 / p99 ms", "CPU % server / load gen / other")
+        for column in (*columns, "errors"):
             baseline.add_column(column, justify="right")
         baseline.add_row(
             f"{base['requests_per_s']:.0f}",
+            f"{base['server_cpu_us_per_req']:.0f}",
             f"{_ms(base['p50_ms'])} / {_ms(base['p99_ms'])}",
             _cpu(base),
             str(base["errors"]),
@@ -742,6 +760,9 @@ def main(argv: list[str] | None = None) -> int:
         if run in results and "baseline" in results:
             rps = results["baseline"]["requests_per_s"]
             results[run]["baseline_ratio"] = round(results[run]["saturation"]["replies_per_s"] / rps, 4)
+            per_cpu = results["baseline"]["server_cpu_us_per_req"] / 1000
+            per_msg = results[run]["saturation"]["server_cpu_ms_per_msg"]
+            results[run]["baseline_ratio_per_cpu"] = round(per_cpu / per_msg, 4) if per_msg else None
     render(results, args)
     if args.json == "-":
         json.dump(results, sys.stdout, indent=2)

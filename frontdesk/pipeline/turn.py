@@ -158,6 +158,12 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
     return in_store
 
 
+def _history_size(agent) -> int:  # type: ignore[no-untyped-def]
+    # The FAQ agent matches each new message on its own; it never reads the history.
+    default = 0 if agent.kind == "faq" else 10
+    return int(agent.config.get("history_messages", default))
+
+
 async def _history(rt, conversation_id: str, before_id: int, limit: int) -> list[HistoryMessage]:  # type: ignore[no-untyped-def]
     if limit <= 0:
         return []

@@ -40,16 +40,25 @@ def test_knowledge_base_matches_uniquely() -> None:
         assert runner_up.confidence < 0.4  # well under the agent's threshold of 0.6
 
 
-async def _talk(client: httpx.AsyncClient, channel_id: str, session: str, n: int) -> str:
-    """Send one conversation's messages one after another (each after the previous 202)."""
+async def _talk(client: httpx.AsyncClient, channel_id: str, session: str, n: int, retries: list[str]) -> str:
+    """Send one conversation's messages one after another (each after the previous 202).
+
+    A request that dies in transit is sent again with the same client_message_id, as a browser
+    would: the server must store it once (``duplicate`` tells whether the first try got through).
+    """
     conversation_ids = set()
     for j in range(n):
-        r = await client.post(
-            f"/webchat/{channel_id}/messages",
-            json={"session": session, "text": question(j), "client_message_id": f"m{j}"},
-        )
+        body = {"session": session, "text": question(j), "client_message_id": f"m{j}"}
+        for attempt in range(3):
+            try:
+                r = await client.post(f"/webchat/{channel_id}/messages", json=body)
+                break
+            except httpx.TransportError as exc:
+                retries.append(f"message {j}: {exc!r}")
+                if attempt == 2:
+                    raise
         assert r.status_code == 202, r.text
-        assert r.json()["duplicate"] is False
+        assert r.json()["duplicate"] is False or attempt > 0
         conversation_ids.add(r.json()["conversation_id"])
     (conversation_id,) = conversation_ids
     return conversation_id
@@ -87,7 +96,10 @@ async def test_two_hundred_conversations_get_their_replies_in_order(
         assert len(set(sessions)) == CONVERSATIONS
 
         started = time.monotonic()
-        conversation_ids = await asyncio.gather(*[_talk(client, channel_id, s, MESSAGES) for s in sessions])
+        retries: list[str] = []
+        conversation_ids = await asyncio.gather(
+            *[_talk(client, channel_id, s, MESSAGES, retries) for s in sessions]
+        )
         sent = time.monotonic() - started
         assert len(set(conversation_ids)) == CONVERSATIONS
 
@@ -120,7 +132,7 @@ async def test_two_hundred_conversations_get_their_replies_in_order(
         assert health["workers"]["failed"] == 0
         print(
             f"{backend}: {CONVERSATIONS * MESSAGES} messages sent in {sent:.1f}s, "
-            f"all answered in order after {answered:.1f}s"
+            f"all answered in order after {answered:.1f}s; requests resent after a transport error: {retries}"
         )
     rows = server.query("SELECT count(*) FROM messages WHERE direction = 'in' AND turn_id IS NULL")
     assert rows == [(0,)]

@@ -29,6 +29,16 @@ class LocalQueue(JobQueue):
         self.db = db
         self.lease = timedelta(seconds=settings.job_lease_seconds)
         self.wakeup = asyncio.Event()
+        # Built once: constructing an upsert costs more than running it on SQLite.
+        stmt = insert(db, jobs)
+        self._upsert = stmt.on_conflict_do_update(
+            index_elements=[jobs.c.lock],
+            index_where=QUEUED,
+            set_={
+                "run_at": least(db, jobs.c.run_at, stmt.excluded.run_at),
+                "attempts": greatest(db, jobs.c.attempts, stmt.excluded.attempts),
+            },
+        )
 
     async def enqueue(
         self,
@@ -38,24 +48,17 @@ class LocalQueue(JobQueue):
         run_at: datetime | None = None,
         attempts: int = 0,
     ) -> None:
-        run_at = run_at or utcnow()
-        stmt = insert(self.db, jobs).values(
-            tenant_id=tenant_id,
-            lock=lock,
-            kind="conversation",
-            status="queued",
-            attempts=attempts,
-            run_at=run_at,
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[jobs.c.lock],
-            index_where=QUEUED,
-            set_={
-                "run_at": least(self.db, jobs.c.run_at, stmt.excluded.run_at),
-                "attempts": greatest(self.db, jobs.c.attempts, stmt.excluded.attempts),
+        await conn.execute(
+            self._upsert,
+            {
+                "tenant_id": tenant_id,
+                "lock": lock,
+                "kind": "conversation",
+                "status": "queued",
+                "attempts": attempts,
+                "run_at": run_at or utcnow(),
             },
         )
-        await conn.execute(stmt)
 
     def wake(self) -> None:
         self.wakeup.set()
