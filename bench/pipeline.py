@@ -614,7 +614,10 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=None if sys.stdout.isatty() else 110)
+    to_stderr = args.json == "-"  # standard output carries the JSON
+    console = Console(
+        stderr=to_stderr, width=None if (sys.stderr if to_stderr else sys.stdout).isatty() else 110
+    )
     runs = [r for r in (results.get("sqlite"), results.get("postgresql")) if r]
     base = results.get("baseline")
     table = Table(

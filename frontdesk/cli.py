@@ -63,7 +63,28 @@ def _serve(settings: Settings, host: str, port: int) -> None:
             "[bold red]DEVELOPMENT MODE: webhooks without a verification secret are accepted. "
             "Never run this way in production.[/]"
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    err.print(
+        f"Frontdesk on http://{host}:{port} — database {_redact(settings.database_url)}, "
+        f"{settings.workers} workers",
+        highlight=False,
+        soft_wrap=True,
+    )
+    # Keep-alive above common proxy/client idle times, so a client never reuses a connection the
+    # server is closing at that very moment.
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=75,
+    )
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @app.command()
@@ -237,7 +258,7 @@ def main() -> None:
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
         sys.exit(code or 0)
     except FrontdeskError as exc:
-        err.print(f"[red]error:[/] {exc.message}", highlight=False)
+        err.print(f"[red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except Exception as exc:
         import click
@@ -245,5 +266,5 @@ def main() -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        err.print(f"[red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        err.print(f"[red]error:[/] {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -29,7 +30,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge()
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -44,8 +45,11 @@ class BodySizeLimit:
                 await _too_large(send, self.max_bytes)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    # An HTTPException, so FastAPI re-raises it even while it reads a body for a route itself
+    # (a plain exception there would become a 400).
+    def __init__(self) -> None:
+        super().__init__(413, "request body too large")
 
 
 async def _too_large(send: Send, limit: int) -> None:
