@@ -115,21 +115,21 @@ async def _conversation_id(rt: Runtime, channel: ChannelInfo, visitor: str) -> s
         ).scalar()
 
 
+_REPLIES_AFTER = (
+    sa.select(messages.c.id, messages.c.text, messages.c.created_at)
+    .where(
+        messages.c.conversation_id == sa.bindparam("cid"),
+        messages.c.direction == "out",
+        messages.c.id > sa.bindparam("after"),
+        messages.c.status.in_(("sent", "delivered", "read")),
+    )
+    .order_by(messages.c.id)
+)
+
+
 async def _replies_after(rt: Runtime, conversation_id: str, after: int) -> list:
-    m = messages.c
-    async with rt.db.read() as conn:
-        return (
-            await conn.execute(
-                sa.select(m.id, m.text, m.created_at)
-                .where(
-                    m.conversation_id == conversation_id,
-                    m.direction == "out",
-                    m.id > after,
-                    m.status.in_(("sent", "delivered", "read")),
-                )
-                .order_by(m.id)
-            )
-        ).all()
+    params = {"cid": conversation_id, "after": after}
+    return await rt.db.run_read(lambda conn: conn.execute(_REPLIES_AFTER, params).all())
 
 
 @router.get("/webchat/{channel_id}/stream")

@@ -10,8 +10,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import STATUS_RANK, ConversationKey, InboundMessage, StatusUpdate
@@ -71,25 +71,28 @@ class Ingest:
         self, channel: ChannelInfo, msg: InboundMessage, *, simulated: bool = False
     ) -> Ingested:
         key = ConversationKey(channel.tenant_id, channel.channel_id, msg.sender, msg.thread)
-        known = self._known.get(key)
+        cached = self._known.get(key)
+
+        def store(conn: Connection, known: tuple[str, str] | None) -> Ingested:
+            if known is None:
+                known = self._upsert_conversation(conn, channel, key, msg, simulated)
+            return self._store(conn, channel, known, msg)
+
         try:
-            async with self.db.write() as conn:
-                if known is None:
-                    known = await self._upsert_conversation(conn, channel, key, msg, simulated)
-                result = await self._store(conn, channel, known, msg)
+            result = await self.db.run_write(lambda conn: store(conn, cached))
         except IntegrityError:
+            if cached is None:
+                raise
             # The cached conversation was deleted meanwhile: forget it and do the full upsert.
             self._known.pop(key, None)
-            async with self.db.write() as conn:
-                known = await self._upsert_conversation(conn, channel, key, msg, simulated)
-                result = await self._store(conn, channel, known, msg)
-        self._known.put(key, known)
+            result = await self.db.run_write(lambda conn: store(conn, None))
+        self._known.put(key, (result.contact_id, result.conversation_id))
         if not result.duplicate:
             self.queue.wake()
         return result
 
-    async def _store(
-        self, conn: AsyncConnection, channel: ChannelInfo, known: tuple[str, str], msg: InboundMessage
+    def _store(
+        self, conn: Connection, channel: ChannelInfo, known: tuple[str, str], msg: InboundMessage
     ) -> Ingested:
         contact_id, conversation_id = known
         now = utcnow()
@@ -107,10 +110,10 @@ class Ingest:
             "created_at": now,
             "updated_at": now,
         }
-        message_id = (await conn.execute(self._insert_message, params)).scalar()
+        message_id = (conn.execute(self._insert_message, params)).scalar()
         if message_id is None:
             existing = (
-                await conn.execute(
+                conn.execute(
                     sa.select(messages.c.id, messages.c.conversation_id).where(
                         messages.c.channel_id == channel.channel_id,
                         messages.c.provider_message_id == msg.provider_message_id,
@@ -119,23 +122,23 @@ class Ingest:
                 )
             ).one()
             return Ingested(existing.id, existing.conversation_id, contact_id, duplicate=True)
-        touched = await conn.execute(self._touch, {"cid": conversation_id, "now": now})
+        touched = conn.execute(self._touch, {"cid": conversation_id, "now": now})
         if touched.rowcount == 0:
             raise IntegrityError("conversation vanished", None, Exception("stale cache"))
-        await self.queue.enqueue(conn, channel.tenant_id, conversation_id)
+        self.queue.enqueue(conn, channel.tenant_id, conversation_id)
         return Ingested(message_id, conversation_id, contact_id, duplicate=False)
 
-    async def _upsert_conversation(
+    def _upsert_conversation(
         self,
-        conn: AsyncConnection,
+        conn: Connection,
         channel: ChannelInfo,
         key: ConversationKey,
         msg: InboundMessage,
         simulated: bool,
     ) -> tuple[str, str]:
-        contact_id = await self._upsert_contact(conn, channel, msg)
+        contact_id = self._upsert_contact(conn, channel, msg)
         now = utcnow()
-        await conn.execute(
+        conn.execute(
             insert(self.db, conversations)
             .values(
                 conversation_id=new_id("conv"),
@@ -152,7 +155,7 @@ class Ingest:
             .on_conflict_do_nothing(index_elements=["channel_id", "contact_id", "thread"])
         )
         conversation_id = (
-            await conn.execute(
+            conn.execute(
                 sa.select(conversations.c.conversation_id).where(
                     conversations.c.channel_id == key.channel_id,
                     conversations.c.contact_id == contact_id,
@@ -162,10 +165,10 @@ class Ingest:
         ).scalar_one()
         return contact_id, conversation_id
 
-    async def _upsert_contact(self, conn: AsyncConnection, channel: ChannelInfo, msg: InboundMessage) -> str:
+    def _upsert_contact(self, conn: Connection, channel: ChannelInfo, msg: InboundMessage) -> str:
         ident = contact_identities.c
         found = (
-            await conn.execute(
+            conn.execute(
                 sa.select(ident.contact_id).where(
                     ident.tenant_id == channel.tenant_id,
                     ident.provider == channel.provider,
@@ -179,7 +182,7 @@ class Ingest:
         contact_id = None
         if phone:  # identities with the same E.164 number are one contact
             contact_id = (
-                await conn.execute(
+                conn.execute(
                     sa.select(contacts.c.contact_id)
                     .where(contacts.c.tenant_id == channel.tenant_id, contacts.c.phone_e164 == phone)
                     .limit(1)
@@ -188,7 +191,7 @@ class Ingest:
         now = utcnow()
         if contact_id is None:
             contact_id = new_id("ct")
-            await conn.execute(
+            conn.execute(
                 contacts.insert().values(
                     contact_id=contact_id,
                     tenant_id=channel.tenant_id,
@@ -198,7 +201,7 @@ class Ingest:
                     updated_at=now,
                 )
             )
-        await conn.execute(
+        conn.execute(
             insert(self.db, contact_identities)
             .values(
                 tenant_id=channel.tenant_id,
@@ -210,7 +213,7 @@ class Ingest:
             .on_conflict_do_nothing(index_elements=["tenant_id", "provider", "address"])
         )
         return (
-            await conn.execute(
+            conn.execute(
                 sa.select(ident.contact_id).where(
                     ident.tenant_id == channel.tenant_id,
                     ident.provider == channel.provider,

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy import Connection
 
 from frontdesk.model.messages import HistoryMessage, Turn
 from frontdesk.pipeline.outbox import deliver
@@ -29,24 +30,7 @@ class Superseded(Exception):
 
 async def process(rt, job: Job, worker_id: str) -> None:  # type: ignore[no-untyped-def]
     conversation_id = job.lock
-    c = conversations.c
-    async with rt.db.read() as conn:
-        conv = (
-            await conn.execute(
-                sa.select(
-                    c.conversation_id, c.tenant_id, c.channel_id, c.contact_id, c.mode, c.simulated
-                ).where(c.conversation_id == conversation_id)
-            )
-        ).first()
-        pending = []
-        if conv is not None:
-            pending = (
-                await conn.execute(
-                    sa.select(m.id, m.direction, m.text, m.kind, m.created_at)
-                    .where(m.conversation_id == conversation_id, m.direction == "in", m.turn_id.is_(None))
-                    .order_by(m.id)
-                )
-            ).all()
+    conv, pending = await rt.db.run_read(lambda conn: _load(conn, conversation_id))
     channel = await rt.cache.channel(conv.channel_id) if conv is not None else None
     if conv is None or channel is None:
         await rt.queue.complete(job, worker_id)
@@ -64,6 +48,34 @@ async def process(rt, job: Job, worker_id: str) -> None:  # type: ignore[no-unty
             await rt.queue.retry(job, worker_id, retry_at, None, give_up=False)
             return
     await rt.queue.complete(job, worker_id)
+
+
+_CONVERSATION = sa.select(
+    conversations.c.conversation_id,
+    conversations.c.tenant_id,
+    conversations.c.channel_id,
+    conversations.c.contact_id,
+    conversations.c.mode,
+    conversations.c.simulated,
+    conversations.c.agent_id,
+).where(conversations.c.conversation_id == sa.bindparam("cid"))
+_PENDING = (
+    sa.select(m.id, m.direction, m.text, m.kind, m.created_at)
+    .where(m.conversation_id == sa.bindparam("cid"), m.direction == "in", m.turn_id.is_(None))
+    .order_by(m.id)
+)
+_MARK_ANSWERED = (
+    messages.update()
+    .where(m.id.in_(sa.bindparam("ids", expanding=True)), m.turn_id.is_(None))
+    .values(turn_id=sa.bindparam("tid"), updated_at=sa.bindparam("now"))
+)
+
+
+def _load(conn: Connection, conversation_id: str) -> tuple[Any, list]:
+    conv = conn.execute(_CONVERSATION, {"cid": conversation_id}).first()
+    if conv is None:
+        return None, []
+    return conv, conn.execute(_PENDING, {"cid": conversation_id}).all()
 
 
 async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: Any, pending: list) -> bool:  # type: ignore[no-untyped-def]
@@ -107,48 +119,48 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
     turn_id = f"{conv.conversation_id}:{pending[-1].id}"
     in_store = adapter.delivers_in_store
     now = utcnow()
-    try:
-        async with rt.db.write() as conn:
-            marked = await conn.execute(
-                messages.update()
-                .where(m.id.in_([r.id for r in pending]), m.turn_id.is_(None))
-                .values(turn_id=turn_id, updated_at=now)
+
+    def write(conn: Connection) -> None:
+        marked = conn.execute(_MARK_ANSWERED, {"ids": [r.id for r in pending], "tid": turn_id, "now": now})
+        if marked.rowcount != len(pending):
+            raise Superseded
+        if texts:
+            conn.execute(
+                messages.insert(),
+                [
+                    {
+                        "tenant_id": conv.tenant_id,
+                        "conversation_id": conv.conversation_id,
+                        "channel_id": channel.channel_id,
+                        "direction": "out",
+                        "kind": "text",
+                        "text": text,
+                        "idempotency_key": f"{turn_id}:{i}",
+                        "turn_id": turn_id,
+                        "status": "sent" if in_store else "queued",
+                        "attempts": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i, text in enumerate(texts)
+                ],
             )
-            if marked.rowcount != len(pending):
-                raise Superseded
-            if texts:
-                await conn.execute(
-                    messages.insert(),
-                    [
-                        {
-                            "tenant_id": conv.tenant_id,
-                            "conversation_id": conv.conversation_id,
-                            "channel_id": channel.channel_id,
-                            "direction": "out",
-                            "kind": "text",
-                            "text": text,
-                            "idempotency_key": f"{turn_id}:{i}",
-                            "turn_id": turn_id,
-                            "status": "sent" if in_store else "queued",
-                            "attempts": 0,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                        for i, text in enumerate(texts)
-                    ],
-                )
-            values: dict = {"updated_at": now}
-            if agent_info is not None:
-                values["agent_id"] = agent_info.agent_id
-            if flag:
-                values.update(needs_human=True, needs_human_reason=flag)
-            await conn.execute(
+        values: dict = {}
+        if agent_info is not None and agent_info.agent_id != conv.agent_id:
+            values["agent_id"] = agent_info.agent_id
+        if flag:
+            values.update(needs_human=True, needs_human_reason=flag)
+        if values:
+            conn.execute(
                 conversations.update()
                 .where(conversations.c.conversation_id == conv.conversation_id)
-                .values(**values)
+                .values(updated_at=now, **values)
             )
-            if in_store:
-                await rt.queue.complete(job, worker_id, conn)
+        if in_store:
+            rt.queue.complete_in(conn, job, worker_id)
+
+    try:
+        await rt.db.run_write(write)
     except Superseded:
         log.info("turn superseded", conversation_id=conv.conversation_id)
         return False
@@ -193,20 +205,20 @@ async def _recipient(rt, contact_id: str, provider: str) -> str:  # type: ignore
 
 async def requeue_unanswered(rt, tenant_id: str) -> int:  # type: ignore[no-untyped-def]
     """Queue a turn for every conversation of the tenant with unanswered messages (after a resume)."""
-    async with rt.db.write() as conn:
-        ids = (
-            (
-                await conn.execute(
-                    sa.select(m.conversation_id)
-                    .where(m.tenant_id == tenant_id, m.direction == "in", m.turn_id.is_(None))
-                    .distinct()
-                )
-            )
-            .scalars()
-            .all()
+
+    def requeue(conn: Connection) -> list[str]:
+        ids = list(
+            conn.execute(
+                sa.select(m.conversation_id)
+                .where(m.tenant_id == tenant_id, m.direction == "in", m.turn_id.is_(None))
+                .distinct()
+            ).scalars()
         )
         for conversation_id in ids:
-            await rt.queue.enqueue(conn, tenant_id, conversation_id)
+            rt.queue.enqueue(conn, tenant_id, conversation_id)
+        return ids
+
+    ids = await rt.db.run_write(requeue)
     if ids:
         rt.queue.wake()
     return len(ids)

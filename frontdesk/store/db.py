@@ -4,18 +4,27 @@ SQLite allows one writer at a time. Rather than let concurrent transactions coll
 SQLite's busy handler, writes in this process take an asyncio lock and open with
 ``BEGIN IMMEDIATE``; reads run concurrently under WAL. Other processes on the same file (a CLI next
 to the server) still meet SQLite's busy timeout. PostgreSQL needs none of this.
+
+The hot path (ingest, the queue, turns) writes its SQL once as plain functions of a synchronous
+connection and hands them to ``run_write`` / ``run_read``. On PostgreSQL they run through the async
+engine (``run_sync``); on a SQLite file they run in a dedicated thread with the standard ``sqlite3``
+driver, so a whole transaction costs one thread hand-off instead of one per statement (measured:
+~0.1 ms against ~0.4 ms and more per statement through aiosqlite).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -43,8 +52,27 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer: AsyncConnection | None = None  # SQLite: one long-lived connection for writes
+        self._sync = None
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine.sync_engine)
+            if ":memory:" not in url and url.split(":///", 1)[-1]:
+                self._sync = _SqliteThreads(url.replace("+aiosqlite", "+pysqlite", 1))
+
+    async def run_write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` in one write transaction: committed if it returns, rolled back if it raises."""
+        if self._sync is not None:
+            assert self._write_lock is not None
+            async with self._write_lock:
+                return await self._sync.write(fn)
+        async with self.write() as conn:
+            return await conn.run_sync(fn)
+
+    async def run_read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` to read (statement-level snapshots on SQLite, one transaction on PostgreSQL)."""
+        if self._sync is not None:
+            return await self._sync.read(fn)
+        async with self.read() as conn:
+            return await conn.run_sync(fn)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -99,14 +127,67 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        if self._sync is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._sync.close)
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+class _SqliteThreads:
+    """A SQLite file through the standard driver: one writer thread, two reader threads."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, pool_reset_on_return=None
+        )
+        _configure_sqlite(self.engine)
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="frontdesk-sqlite-writer")
+        self._reader_threads = ThreadPoolExecutor(2, thread_name_prefix="frontdesk-sqlite-reader")
+        self._conn: Connection | None = None  # used only on the writer thread
+
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        if self._conn is None or self._conn.closed:
+            self._conn = self.engine.connect()
+        conn = self._conn
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            try:
+                conn.exec_driver_sql("ROLLBACK")
+            except Exception:
+                self._conn = None
+                conn.invalidate()
+            raise
+        conn.exec_driver_sql("COMMIT")
+        return result
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn:
+            return fn(conn)
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._write, fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._reader_threads, self._read, fn)
+
+    def close(self) -> None:
+        self._writer_thread.submit(self._close_writer).result()
+        self._writer_thread.shutdown(wait=True)
+        self._reader_threads.shutdown(wait=True)
+        self.engine.dispose()
+
+    def _close_writer(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _configure_sqlite(engine) -> None:  # type: ignore[no-untyped-def]
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let us issue BEGIN ourselves (pysqlite's implicit transactions get in the way).
         dbapi_conn.isolation_level = None

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +24,9 @@ class JobQueue(ABC):
     will answer it commit together (or not at all)."""
 
     @abstractmethod
-    async def enqueue(
-        self, conn: AsyncConnection, tenant_id: str, lock: str, run_at: datetime | None = None
-    ) -> None:
-        """Make sure a job for ``lock`` is queued to run no later than ``run_at`` (default: now).
+    def enqueue(self, conn: Connection, tenant_id: str, lock: str, run_at: datetime | None = None) -> None:
+        """Make sure a job for ``lock`` is queued to run no later than ``run_at`` (default: now),
+        inside the caller's transaction (a function given to ``Database.run_write``).
 
         A job already queued for the same lock absorbs this one (burst debounce)."""
 
@@ -40,8 +39,12 @@ class JobQueue(ABC):
         """Take up to ``limit`` runnable jobs, at most one per lock, leased to ``worker_id``."""
 
     @abstractmethod
-    async def complete(self, job: Job, worker_id: str, conn: AsyncConnection | None = None) -> None:
-        """The job is done (optionally inside the caller's transaction)."""
+    def complete_in(self, conn: Connection, job: Job, worker_id: str) -> None:
+        """The job is done, inside the caller's transaction."""
+
+    @abstractmethod
+    async def complete(self, job: Job, worker_id: str) -> None:
+        """The job is done."""
 
     @abstractmethod
     async def retry(

@@ -12,8 +12,8 @@ import asyncio
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.pipeline.queue.base import Job, JobQueue
 from frontdesk.settings import Settings
@@ -22,6 +22,7 @@ from frontdesk.store.dialect import greatest, insert, least
 from frontdesk.store.tables import jobs
 
 QUEUED = sa.text("status = 'queued'")
+j = jobs.c
 
 
 class LocalQueue(JobQueue):
@@ -29,26 +30,53 @@ class LocalQueue(JobQueue):
         self.db = db
         self.lease = timedelta(seconds=settings.job_lease_seconds)
         self.wakeup = asyncio.Event()
-        # Built once: constructing an upsert costs more than running it on SQLite.
+        # Built once: constructing these costs more than running them on SQLite.
         stmt = insert(db, jobs)
         self._upsert = stmt.on_conflict_do_update(
-            index_elements=[jobs.c.lock],
+            index_elements=[j.lock],
             index_where=QUEUED,
             set_={
-                "run_at": least(db, jobs.c.run_at, stmt.excluded.run_at),
-                "attempts": greatest(db, jobs.c.attempts, stmt.excluded.attempts),
+                "run_at": least(db, j.run_at, stmt.excluded.run_at),
+                "attempts": greatest(db, j.attempts, stmt.excluded.attempts),
             },
         )
+        self._claim = self._claim_statement(db)
+        self._delete = jobs.delete().where(j.id == sa.bindparam("jid"), j.locked_by == sa.bindparam("me"))
 
-    async def enqueue(
-        self,
-        conn: AsyncConnection,
-        tenant_id: str,
-        lock: str,
-        run_at: datetime | None = None,
-        attempts: int = 0,
+    @staticmethod
+    def _claim_statement(db: Database) -> sa.Update:
+        mine, other = jobs.alias("mine"), jobs.alias("other")
+        now = sa.bindparam("now")
+        lock_busy = sa.exists().where(other.c.lock == mine.c.lock, other.c.status == "running")
+        pick = (
+            sa.select(mine.c.id)
+            .where(
+                sa.or_(
+                    sa.and_(mine.c.status == "queued", mine.c.run_at <= now, ~lock_busy),
+                    sa.and_(mine.c.status == "running", mine.c.locked_until < now),
+                )
+            )
+            .order_by(mine.c.id)
+            .limit(sa.bindparam("n"))
+        )
+        if not db.is_sqlite:
+            pick = pick.with_for_update(skip_locked=True)
+        return (
+            jobs.update()
+            .where(j.id.in_(pick.scalar_subquery()))
+            .values(
+                status="running",
+                locked_by=sa.bindparam("me"),
+                locked_until=sa.bindparam("until"),
+                attempts=j.attempts + 1,
+            )
+            .returning(j.id, j.tenant_id, j.lock, j.attempts)
+        )
+
+    def enqueue(
+        self, conn: Connection, tenant_id: str, lock: str, run_at: datetime | None = None, attempts: int = 0
     ) -> None:
-        await conn.execute(
+        conn.execute(
             self._upsert,
             {
                 "tenant_id": tenant_id,
@@ -65,35 +93,9 @@ class LocalQueue(JobQueue):
 
     async def claim(self, worker_id: str, limit: int) -> list[Job]:
         now = utcnow()
-        j, r = jobs.alias("j"), jobs.alias("r")
-        lock_busy = sa.exists().where(r.c.lock == j.c.lock, r.c.status == "running")
-        pick = (
-            sa.select(j.c.id)
-            .where(
-                sa.or_(
-                    sa.and_(j.c.status == "queued", j.c.run_at <= now, ~lock_busy),
-                    sa.and_(j.c.status == "running", j.c.locked_until < now),
-                )
-            )
-            .order_by(j.c.id)
-            .limit(limit)
-        )
-        if not self.db.is_sqlite:
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (
-            jobs.update()
-            .where(jobs.c.id.in_(pick.scalar_subquery()))
-            .values(
-                status="running",
-                locked_by=worker_id,
-                locked_until=now + self.lease,
-                attempts=jobs.c.attempts + 1,
-            )
-            .returning(jobs.c.id, jobs.c.tenant_id, jobs.c.lock, jobs.c.attempts)
-        )
+        params = {"now": now, "n": limit, "me": worker_id, "until": now + self.lease}
         try:
-            async with self.db.write() as conn:
-                rows = (await conn.execute(stmt)).all()
+            rows = await self.db.run_write(lambda conn: conn.execute(self._claim, params).all())
         except (IntegrityError, OperationalError):
             # Another process claimed a job of the same conversation in the same instant (PostgreSQL),
             # or the database is busy: nothing is lost, the next poll tries again.
@@ -103,44 +105,43 @@ class LocalQueue(JobQueue):
             key=lambda x: x.id,
         )
 
-    async def complete(self, job: Job, worker_id: str, conn: AsyncConnection | None = None) -> None:
-        stmt = jobs.delete().where(jobs.c.id == job.id, jobs.c.locked_by == worker_id)
-        if conn is not None:
-            await conn.execute(stmt)
-            return
-        async with self.db.write() as own:
-            await own.execute(stmt)
+    def complete_in(self, conn: Connection, job: Job, worker_id: str) -> None:
+        """Complete ``job`` inside the caller's transaction."""
+        conn.execute(self._delete, {"jid": job.id, "me": worker_id})
+
+    async def complete(self, job: Job, worker_id: str) -> None:
+        await self.db.run_write(lambda conn: self.complete_in(conn, job, worker_id))
 
     async def retry(
         self, job: Job, worker_id: str, run_at: datetime, error: str | None, give_up: bool
     ) -> None:
-        async with self.db.write() as conn:
+        def _retry(conn: Connection) -> None:
             if give_up:
-                await conn.execute(
+                conn.execute(
                     jobs.update()
-                    .where(jobs.c.id == job.id, jobs.c.locked_by == worker_id)
+                    .where(j.id == job.id, j.locked_by == worker_id)
                     .values(status="failed", locked_by=None, locked_until=None, last_error=error)
                 )
                 return
-            gone = await conn.execute(jobs.delete().where(jobs.c.id == job.id, jobs.c.locked_by == worker_id))
-            if gone.rowcount:
-                await self.enqueue(conn, job.tenant_id, job.lock, run_at, attempts=job.attempts)
+            if conn.execute(self._delete, {"jid": job.id, "me": worker_id}).rowcount:
+                self.enqueue(conn, job.tenant_id, job.lock, run_at, attempts=job.attempts)
+
+        await self.db.run_write(_retry)
 
     async def heartbeat(self, job_ids: list[int], worker_id: str) -> None:
         if not job_ids:
             return
-        async with self.db.write() as conn:
-            await conn.execute(
-                jobs.update()
-                .where(jobs.c.id.in_(job_ids), jobs.c.locked_by == worker_id)
-                .values(locked_until=utcnow() + self.lease)
+        until = utcnow() + self.lease
+        await self.db.run_write(
+            lambda conn: conn.execute(
+                jobs.update().where(j.id.in_(job_ids), j.locked_by == worker_id).values(locked_until=until)
             )
+        )
 
     async def depth(self) -> dict[str, int]:
-        async with self.db.read() as conn:
-            rows = (
-                await conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status))
-            ).all()
+        rows = await self.db.run_read(
+            lambda conn: conn.execute(sa.select(j.status, sa.func.count()).group_by(j.status)).all()
+        )
         counts = {"queued": 0, "running": 0, "failed": 0}
         counts.update({status: n for status, n in rows})
         return counts

@@ -23,8 +23,7 @@ async def _queue(database_url: str, lease: float = 5) -> LocalQueue:
 
 
 async def _enqueue(q: LocalQueue, lock: str, delay: float = 0) -> None:
-    async with q.db.write() as conn:
-        await q.enqueue(conn, "default", lock, utcnow() + timedelta(seconds=delay))
+    await q.db.run_write(lambda conn: q.enqueue(conn, "default", lock, utcnow() + timedelta(seconds=delay)))
 
 
 async def _rows(q: LocalQueue) -> list:
