@@ -8,6 +8,7 @@ headers. Replies written while no stream was connected are sent on (re)connect a
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -65,7 +66,15 @@ async def _channel(rt: Runtime, channel_id: str) -> ChannelInfo:
 
 
 def _signer(rt: Runtime) -> SessionSigner:
-    return SessionSigner(rt.secrets.derive("webchat-session"))
+    signer = getattr(rt, "_webchat_signer", None)
+    if signer is None:
+        signer = rt._webchat_signer = SessionSigner(rt.secrets.derive("webchat-session"))  # type: ignore[attr-defined]
+    return signer
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_limit(text: str):  # type: ignore[no-untyped-def]
+    return parse_limit(text)
 
 
 @router.post("/webchat/{channel_id}/sessions", status_code=201, response_model=SessionOut)
@@ -81,7 +90,7 @@ async def post_message(
 ) -> MessageAccepted:
     channel = await _channel(rt, channel_id)
     visitor = _signer(rt).visitor(channel_id, body.session)
-    limit = parse_limit(rt.settings.webchat_rate_limit)
+    limit = _parsed_limit(rt.settings.webchat_rate_limit)
     if not await _limiter.hit(limit, channel_id, visitor):
         stats = await _limiter.get_window_stats(limit, channel_id, visitor)
         raise RateLimited(
