@@ -39,25 +39,26 @@ class FlakyAdapter(ChannelAdapter):
         return SendResult(provider_message_id=f"SM{msg.id}")
 
 
+async def _setup_sms(runtime: Runtime) -> None:
+    """The FAQ agent of tests.helpers, also routed from a Twilio SMS number."""
+    await setup_webchat(runtime)
+    sms = {
+        "channel_id": "sms",
+        "channel_name": "SMS",
+        "channel_type": "sms",
+        "provider": "twilio",
+        "phone_number": "+15550001111",
+    }
+    await runtime.config.create("channel", sms, principal=SYSTEM)
+    mapping = {"agent_id": "t_faq", "channel_id": "sms", "is_primary": True}
+    await runtime.config.create("mapping", mapping, principal=SYSTEM)
+
+
 @pytest.fixture
 async def rt(database_url: str):  # type: ignore[no-untyped-def]
     runtime = Runtime(make_settings(database_url, send_max_attempts=3))
     await runtime.start()
-    await setup_webchat(runtime)
-    await runtime.config.create(
-        "channel",
-        {
-            "channel_id": "sms",
-            "channel_name": "SMS",
-            "channel_type": "sms",
-            "provider": "twilio",
-            "phone_number": "+15550001111",
-        },
-        principal=SYSTEM,
-    )
-    await runtime.config.create(
-        "mapping", {"agent_id": "t_faq", "channel_id": "sms", "is_primary": True}, principal=SYSTEM
-    )
+    await _setup_sms(runtime)
     yield runtime
     await runtime.stop()
 
@@ -131,21 +132,7 @@ async def test_a_turn_run_twice_sends_nothing_twice(database_url: str) -> None:
     runtime = Runtime(make_settings(database_url))
     await runtime.start(workers=False)
     try:
-        await setup_webchat(runtime)
-        await runtime.config.create(
-            "channel",
-            {
-                "channel_id": "sms",
-                "channel_name": "SMS",
-                "channel_type": "sms",
-                "provider": "twilio",
-                "phone_number": "+15550001111",
-            },
-            principal=SYSTEM,
-        )
-        await runtime.config.create(
-            "mapping", {"agent_id": "t_faq", "channel_id": "sms", "is_primary": True}, principal=SYSTEM
-        )
+        await _setup_sms(runtime)
         adapter = FlakyAdapter([])
         runtime.adapters.register(adapter)
         conv = await _send(runtime, "where are you located?")
