@@ -15,8 +15,18 @@ from typing import Any, ClassVar
 import httpx
 from starlette.responses import Response
 
+from frontdesk.errors import NotFound
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.pipeline.cache import ChannelInfo
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSource:
+    """Where a stored inbound media item can be downloaded, and with which headers (auth)."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +68,23 @@ class ChannelAdapter(ABC):
         self, msg: OutboundMessage, channel: ChannelInfo, credentials: dict[str, Any], http: httpx.AsyncClient
     ) -> SendResult:
         """Deliver one message; raise RetryableDelivery or PermanentDelivery on failure."""
+
+    async def media_source(
+        self,
+        payload: dict[str, Any],
+        channel: ChannelInfo,
+        credentials: dict[str, Any],
+        http: httpx.AsyncClient,
+    ) -> MediaSource:
+        """Resolve the download of a stored inbound message's media (``payload`` as parse() stored it)."""
+        raise NotFound("this channel's messages carry no downloadable media")
+
+    async def mark_read(
+        self,
+        provider_message_id: str,
+        channel: ChannelInfo,
+        credentials: dict[str, Any],
+        http: httpx.AsyncClient,
+    ) -> None:
+        """Tell the provider the customer's message was read, where the provider has such a thing."""
+        return None

@@ -67,6 +67,8 @@ class OutboundMessage:
     payload: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str = ""
     attempts: int = 0
+    # When the customer last wrote on this conversation: WhatsApp's 24-hour window is counted from it.
+    last_inbound_at: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy import Connection
 
+from frontdesk.channels.formatting import render
 from frontdesk.model.messages import HistoryMessage, Turn
 from frontdesk.pipeline.outbox import deliver
 from frontdesk.pipeline.queue.base import Job
@@ -118,6 +119,9 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
             flag = reply.reason or "the agent asked for a person"
     turn_id = f"{conv.conversation_id}:{pending[-1].id}"
     in_store = adapter.delivers_in_store
+    # Formatted and split here, not at send time: each part is its own row with its own
+    # idempotency key, so a part that failed is retried without sending the others again.
+    texts = [part for text in texts for part in render(text, channel.channel_type, channel.provider)]
     now = utcnow()
 
     def write(conn: Connection) -> None:
