@@ -111,10 +111,16 @@ class RawConnection:
         head = f"{method} {path} HTTP/1.1\r\n{self._host_header}"
         if body is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-        data = head.encode() + b"\r\n" + payload
-        # The server closes keep-alive connections idle for 5 s: when the close has been seen
-        # (EOF), reconnect first; when it raced with this request, reconnect and send again. The
-        # benchmark's messages carry a client_message_id, so a message sent twice is stored once.
+        return await self.send(head.encode() + b"\r\n" + payload)
+
+    async def send(self, data: bytes) -> tuple[int, bytes]:
+        """Send a request already encoded (request line, headers and body); answer (status, body).
+
+        The server closes keep-alive connections idle for 5 s: when the close has been seen (EOF),
+        reconnect first; when it raced with this request, reconnect and send again. The benchmarks'
+        messages carry a client_message_id or a unique provider message id, so a message sent twice
+        is stored once.
+        """
         reused = self._reader is not None and not self._reader.at_eof()
         if not reused:
             await self._connect()

@@ -39,10 +39,30 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = rt
     api_errors.install(app)
 
-    from frontdesk.api import compat, config_compat, config_routes, conversations, webchat
+    from frontdesk.api import (
+        compat,
+        config_compat,
+        config_routes,
+        conversations,
+        messaging,
+        voice,
+        webchat,
+        webhooks,
+    )
     from frontdesk.api.limits import BodySizeLimit
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (config_routes, conversations, webchat, config_compat, compat):
+    for module in (config_routes, conversations, webchat, webhooks, voice, messaging, config_compat, compat):
         app.include_router(module.router)
+    from frontdesk.api import records as records_api
+
+    app.include_router(records_api.router)
+    from frontdesk.api import appointments as appointments_api
+
+    app.include_router(appointments_api.router)
+    from frontdesk.api import prompts as prompts_api
+    from frontdesk.api import runs as runs_api
+
+    app.include_router(runs_api.router)
+    app.include_router(prompts_api.router)
     return app

@@ -238,11 +238,42 @@ def init(
     )
 
 
+@app.command()
+def replay(
+    files: Annotated[
+        list[Path], typer.Argument(help="provider fixture files (Meta JSON, Twilio form bodies)")
+    ],
+    server: Annotated[str, typer.Option("--server", help="the running Frontdesk")] = "http://127.0.0.1:8000",
+    channel: Annotated[
+        str | None, typer.Option("--channel", help="send to this channel (rewrites the fixture's number)")
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option("--public-url", help="the URL the server signs against (FRONTDESK_PUBLIC_URL)"),
+    ] = None,
+    wait: Annotated[float, typer.Option("--wait", help="seconds to wait for each reply")] = 10.0,
+    database: DatabaseOpt = None,
+) -> None:
+    """Post provider webhooks to a running Frontdesk, signed with the channel's secret, and show
+    what happened to each: stored, duplicate, and the agent's reply."""
+    from frontdesk.cli_support import run_replay
+
+    failed = run(run_replay(_settings(database), files, server, channel, public_url, wait, console))
+    if failed:
+        raise typer.Exit(1)
+
+
 def _mount_config_commands() -> None:
     from frontdesk.config.cli import config_app, knowledge_app
 
     app.add_typer(config_app, name="config")
     app.add_typer(knowledge_app, name="knowledge")
+    from frontdesk.records.cli import records_app
+
+    app.add_typer(records_app, name="records")
+    from frontdesk.agents.prompt_cli import prompt_app
+
+    app.add_typer(prompt_app, name="prompt")
 
 
 _mount_config_commands()
@@ -250,7 +281,9 @@ _mount_config_commands()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)  # typer.Exit(code) without standalone mode comes back as a return value
     except typer.Abort:
         err.print("aborted")
         sys.exit(1)

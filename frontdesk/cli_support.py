@@ -189,3 +189,36 @@ __all__ = [
     "run_init",
     "terminal_chat",
 ]
+
+
+async def run_replay(
+    settings: Settings,
+    files: list[Path],
+    server: str,
+    channel: str | None,
+    public_url: str | None,
+    wait: float,
+    console: Console,
+) -> int:
+    """Replay fixtures; print one line per file; return how many failed."""
+    from frontdesk.replay import Replayed, replay
+
+    def show(r: Replayed) -> None:
+        mark = "[red]✗[/]" if r.error else "[green]✓[/]"
+        console.print(
+            f"{mark} {r.file} [dim]({r.provider}, HTTP {r.status})[/] {r.outcome}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for reply in r.replies:
+            console.print(f"    ↳ {reply}", highlight=False, soft_wrap=True)
+
+    rt = Runtime(settings)
+    await rt.start(migrate=False, workers=False)
+    try:
+        results = await replay(
+            rt, files, server, channel_id=channel, public_url=public_url, wait=wait, on_result=show
+        )
+    finally:
+        await rt.stop()
+    return sum(1 for r in results if r.error)

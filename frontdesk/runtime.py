@@ -13,6 +13,8 @@ import sqlalchemy as sa
 import structlog
 
 from frontdesk.agents.registry import AgentRegistry
+from frontdesk.calendar.sync import CalendarSync
+from frontdesk.channels.health import ChannelHealth
 from frontdesk.channels.registry import AdapterRegistry
 from frontdesk.config.service import ConfigService
 from frontdesk.model.config import DEFAULT_TENANT
@@ -20,6 +22,7 @@ from frontdesk.pipeline.cache import RoutingCache
 from frontdesk.pipeline.ingest import Ingest
 from frontdesk.pipeline.notify import Notifier
 from frontdesk.pipeline.queue.local import LocalQueue
+from frontdesk.pipeline.ratelimit import SendRateLimiter
 from frontdesk.pipeline.worker import WorkerPool
 from frontdesk.security.secrets import SecretBox, load_secret_box
 from frontdesk.settings import Settings
@@ -40,9 +43,12 @@ class Runtime:
         self.ingest = Ingest(self.db, self.queue)
         self.cache = RoutingCache(self.db, self.secrets, ttl=settings.config_cache_seconds)
         self.agents = AgentRegistry()
-        self.adapters = AdapterRegistry()
+        self.adapters = AdapterRegistry(self.db, public_url=settings.public_url, mock=settings.mock_providers)
+        self.channel_health = ChannelHealth(self.db)
+        self.send_limiter = SendRateLimiter(settings.redis_url or None)
         self.config = ConfigService(self.db, self.secrets, on_change=self._config_changed)
         self.workers = WorkerPool(self, size=settings.workers)
+        self.calendar_sync = CalendarSync(self)
         self.token_cache: dict[str, Any] = {}
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         self.started = False
@@ -54,10 +60,13 @@ class Runtime:
         run = self.settings.run_workers if workers is None else workers
         if run:
             await self.workers.start()
+            await self.calendar_sync.start()
         self.started = True
 
     async def stop(self) -> None:
         await self.workers.stop()
+        await self.calendar_sync.stop()
+        await self.agents.aclose()
         await self.http.aclose()
         await self.db.dispose()
         self.started = False

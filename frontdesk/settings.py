@@ -30,10 +30,24 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=300.0, gt=0)
     max_body_bytes: int = 1_048_576
     webchat_rate_limit: str = "30/minute"
+    # Hosts and CIDRs (comma-separated) that tenant-configured calls (HTTP actions, remote agents,
+    # router models) may reach although they are loopback/private; everything else must be public.
+    http_actions_allow: str = ""
     config_cache_seconds: float = 2.0
     dev_mode: bool = False
+    # Record outbound sends (GET /api/v1/mock/sends) instead of calling providers; webhooks are
+    # still verified, since `frontdesk replay` signs what it posts.
+    mock_providers: bool = False
+    # Shared send rate limits across processes; empty: per process, in memory.
+    redis_url: str = ""
+    # Largest media download served by GET /api/v1/messages/{id}/media.
+    max_media_bytes: int = 16 * 1024 * 1024
+    # How long a voice call waits for the agent before a holding phrase (Twilio gives up at 15 s).
+    voice_reply_wait_seconds: float = 8.0
     log_level: str = "INFO"
     log_json: bool = False
+    # Log phone numbers and message text in clear (debugging only); otherwise they are hashed or left out.
+    log_pii: bool = False
     run_workers: bool = True
 
     @property

@@ -1,6 +1,14 @@
-"""Agent kind → a ready agent, with each tenant's knowledge index cached by configuration revision."""
+"""Agent kind → a ready agent, with what is worth keeping between turns: each tenant's knowledge
+index (by configuration revision) and the model clients of ``llm`` agents (by endpoint and key).
+
+``remote`` and ``router`` agents live in their own modules, imported when first needed; a checkout
+without one of them answers with the fallback and asks for a person (``UnavailableAgent``).
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -8,14 +16,17 @@ from frontdesk.agents.base import Agent, UnavailableAgent
 from frontdesk.agents.faq import FaqAgent
 from frontdesk.agents.knowledge import KnowledgeIndex
 from frontdesk.model.config import FaqAgentSettings
-from frontdesk.pipeline.cache import AgentInfo
+from frontdesk.pipeline.cache import AgentInfo, TenantInfo
 from frontdesk.store.db import Database
 from frontdesk.store.tables import knowledge
+
+MAX_MODELS = 256  # distinct (endpoint, model, key) clients kept; the oldest is dropped beyond
 
 
 class AgentRegistry:
     def __init__(self) -> None:
         self._indexes: dict[str, tuple[int, KnowledgeIndex]] = {}
+        self._models: dict[tuple, Any] = {}
 
     def invalidate(self, tenant_id: str) -> None:
         self._indexes.pop(tenant_id, None)
@@ -36,8 +47,57 @@ class AgentRegistry:
         self._indexes[tenant_id] = (revision, index)
         return index
 
-    async def build(self, db: Database, agent: AgentInfo, revision: int) -> Agent:
+    def llm_model(self, settings: Any, key: str | None) -> Any:
+        """The (shared) model client for an llm agent's settings and key."""
+        from frontdesk.agents import llm_model
+
+        cache_key = llm_model.client_key(settings, key)
+        model = self._models.get(cache_key)
+        if model is None:
+            if len(self._models) >= MAX_MODELS:
+                # Not closed: a turn may still be using it; its pool goes with the last reference.
+                self._models.pop(next(iter(self._models)))
+            model = self._models[cache_key] = llm_model.build_model(settings, key)
+        return model
+
+    async def build(self, rt: Any, agent: AgentInfo, tenant: TenantInfo | None) -> Agent:
+        """The agent that answers for ``agent`` in this turn."""
         if agent.kind == "faq":
-            return FaqAgent(await self.knowledge_index(db, agent.tenant_id, revision), agent.config)
+            revision = tenant.revision if tenant else 0
+            return FaqAgent(await self.knowledge_index(rt.db, agent.tenant_id, revision), agent.config)
+        if agent.kind == "llm":
+            from frontdesk.agents.llm import LlmAgent
+            from frontdesk.security.redact import Redactor
+
+            return LlmAgent(rt, agent, tenant, redactor=Redactor(rt.secrets.derive("pii")))
+        if agent.kind == "remote":
+            remote = _optional("frontdesk.agents.remote", "RemoteAgent")
+            if remote is not None:
+                return remote(rt, agent)
+        if agent.kind == "router":
+            router = _optional("frontdesk.agents.router", "RouterAgent")
+            if router is not None:
+
+                async def build(info: AgentInfo) -> Agent:
+                    return await self.build(rt, info, tenant)
+
+                return router(rt, agent, build)
         fallback = agent.config.get("fallback_text") or FaqAgentSettings().fallback_text
         return UnavailableAgent(agent.kind, fallback)
+
+    async def aclose(self) -> None:
+        models, self._models = list(self._models.values()), {}
+        for model in models:
+            client = getattr(model, "client", None)
+            if client is not None:
+                await client.close()
+
+
+def _optional(module: str, name: str) -> Any:
+    """``module.name``, or None while that module is not part of this checkout."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise  # the module is there but something it imports is not: a real error
+        return None

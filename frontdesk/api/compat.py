@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from frontdesk import __version__
 from frontdesk.api.deps import get_principal, get_runtime
+from frontdesk.channels.health import report as health_report
 from frontdesk.errors import ConfigError, NotFound
 from frontdesk.model.phone import normalize_e164
 from frontdesk.pipeline.simulate import exchange
@@ -103,6 +104,7 @@ async def health(rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
             "failed": pool.failed,
         },
         "routing": routing,
+        "channels": await health_report(rt.db) if db_ok else {},
     }
 
 

@@ -7,10 +7,14 @@ from typing import Any, ClassVar
 import httpx
 
 from frontdesk.channels.base import ChannelAdapter
+from frontdesk.channels.meta import MetaAdapter
+from frontdesk.channels.mock import MockSender
+from frontdesk.channels.twilio import TwilioAdapter
 from frontdesk.channels.webchat import WebchatAdapter
-from frontdesk.errors import PermanentDelivery
+from frontdesk.errors import NotFound, PermanentDelivery
 from frontdesk.model.messages import OutboundMessage, SendResult
 from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.store.db import Database
 
 
 class UnsupportedAdapter(ChannelAdapter):
@@ -18,6 +22,9 @@ class UnsupportedAdapter(ChannelAdapter):
 
     def __init__(self, provider: str) -> None:
         self.name = provider
+
+    def routing_keys(self, req: Any) -> list[str]:
+        raise NotFound(f"provider {self.name!r} has no webhook in this version")
 
     async def send(
         self, msg: OutboundMessage, channel: ChannelInfo, credentials: dict[str, Any], http: httpx.AsyncClient
@@ -32,8 +39,13 @@ class InStoreAdapter(WebchatAdapter):
 
 
 class AdapterRegistry:
-    def __init__(self) -> None:
+    def __init__(self, db: Database | None = None, *, public_url: str = "", mock: bool = False) -> None:
+        adapters: list[ChannelAdapter] = [MetaAdapter(), TwilioAdapter(public_url.rstrip("/"))]
+        if mock and db is not None:
+            adapters = [MockSender(a, db) for a in adapters]
         self._adapters: dict[str, ChannelAdapter] = {"webchat": WebchatAdapter()}
+        for adapter in adapters:
+            self._adapters[adapter.provider] = adapter
         self.simulated = InStoreAdapter()
 
     def register(self, adapter: ChannelAdapter) -> None:
@@ -41,3 +53,6 @@ class AdapterRegistry:
 
     def get(self, provider: str) -> ChannelAdapter:
         return self._adapters.get(provider) or UnsupportedAdapter(provider)
+
+    def available(self, provider: str) -> bool:
+        return provider in self._adapters

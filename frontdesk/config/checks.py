@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from frontdesk.config import repository as repo
 from frontdesk.config import validation as rules
 from frontdesk.config.repository import Kind
-from frontdesk.store.tables import channels, mappings, tenants
+from frontdesk.store.tables import agents, channels, mappings, tenants
 
 
 async def find_issues(
@@ -35,7 +35,18 @@ async def find_issues(
         return await _channel(conn, pub, visible)
     if k.name == "mapping":
         return await _mapping(conn, pub)
+    if k.name == "agent":
+        return await _router(conn, pub)
     return []
+
+
+async def _router(conn: AsyncConnection, pub: dict[str, Any]) -> list[rules.Issue]:
+    targets = rules.route_targets(pub)
+    if not targets:
+        return []
+    stmt = sa.select(agents).where(agents.c.agent_id.in_(targets))
+    found = {r.agent_id: repo.public(repo.KINDS["agent"], r) for r in (await conn.execute(stmt)).all()}
+    return rules.router_refs(pub, found)
 
 
 async def _channel(conn: AsyncConnection, pub: dict[str, Any], visible: rules.Visible) -> list[rules.Issue]:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from frontdesk.config import agent_secrets
 from frontdesk.model.config import (
     AgentChannelMapping,
     AgentConfig,
@@ -81,6 +82,8 @@ def public(kind: Kind, row: Any) -> dict[str, Any]:
     out = {f: data[f] for f in kind.fields if f != "credentials"}
     if kind.name == "channel":
         out["credentials_set"] = sorted(data["credential_fields"] or [])
+    elif kind.name == "agent":
+        out["config"] = agent_secrets.mask(out["config"])
     elif kind.name == "tenant":
         # Rows written outside the service (the default tenant) may hold a partial profile.
         out["business_profile"] = BusinessProfile.model_validate(out["business_profile"] or {}).model_dump(
@@ -96,6 +99,8 @@ def values(kind: Kind, model: Any, box: SecretBox) -> dict[str, Any]:
         creds = {k: v for k, v in data.pop("credentials").items() if v not in (None, "")}
         data["credentials"] = box.encrypt_json(creds)
         data["credential_fields"] = sorted(creds)
+    elif kind.name == "agent":
+        data["config"] = agent_secrets.seal(data["config"], box)
     return data
 
 

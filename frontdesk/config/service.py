@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from frontdesk.config import agent_secrets
 from frontdesk.config import repository as repo
 from frontdesk.config import validation as rules
 from frontdesk.config.repository import Kind, kind_of
@@ -149,13 +150,16 @@ class ConfigService:
         snap = await self.snapshot()  # all tenants: phone numbers and routing keys are global
         async with self.db.read() as conn:
             counts = await repo.knowledge_tenants(conn, tenant)
-        return rules.report(
+        report = rules.report(
             snap,
             scope=tenant,
             visible=principal.can_see,
             knowledge=counts,
             extra_errors=rules.stored_errors(snap),
         )
+        from frontdesk.channels.health import annotate
+
+        return await annotate(self.db, report, tenant, principal.can_see)
 
     async def stats(self, tenant_id: str | None = None, *, principal: Principal = SYSTEM) -> dict[str, Any]:
         """Counts by kind/status/type/provider, and the active routes (mappings of active channels)."""
@@ -301,6 +305,8 @@ class ConfigService:
         if k.name == "channel":
             data.pop("credentials_set")
             data["credentials"] = repo.credentials(row, self.secrets)
+        elif k.name == "agent":
+            data["config"] = agent_secrets.unseal(row._mapping["config"] or {}, self.secrets)
         return {f: data[f] for f in k.fields}
 
     async def check(

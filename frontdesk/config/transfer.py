@@ -9,6 +9,8 @@ file elsewhere reads the secret from that environment variable. On import any cr
 ``${NAME}`` is read from the environment; when the variable is unset and the channel already has
 that credential stored, the stored value is kept (re-importing an export changes nothing), else
 the import is refused. A channel without a ``credentials`` key keeps its stored credentials.
+Agent secrets (``config.api_key``, ``config.llm.api_key``, ``config.secret``) go the same way as
+``${FRONTDESK_AGENT_<AGENT_ID>_<FIELD>}`` (see ``agent_secrets.py``).
 
 Import upserts by id (objects missing from the file are left alone), validates everything against
 the database merged with the file first, then writes all of it in one transaction, or nothing.
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from frontdesk.config import agent_secrets
 from frontdesk.config import repository as repo
 from frontdesk.config import validation as rules
 from frontdesk.config.repository import KINDS, ORDER, Kind
@@ -74,6 +77,8 @@ async def export_doc(service: ConfigService, tenant_id: str | None) -> dict[str,
                     obj["credentials"] = {
                         f: placeholder(obj["channel_id"], f) for f in obj.pop("credentials_set")
                     }
+                elif name == "agent":
+                    obj["config"] = agent_secrets.export_view(obj["agent_id"], obj["config"])
                 items.append(sorted_keys(obj))
             doc[SECTIONS[name]] = items
     return doc
@@ -214,6 +219,9 @@ async def _plan_one(service: ConfigService, k: Kind, raw: Any, principal: Princi
             data["credentials"] = resolve_credentials(data["credentials"], stored, str(object_id))
         else:
             data["credentials"] = stored
+    elif k.name == "agent" and isinstance(data, dict) and "config" in data:
+        stored = current["config"] if current else {}
+        data["config"] = agent_secrets.resolve_import(data["config"], stored, str(object_id))
     model = rules.build(k, data)
     pub = repo.public(k, repo.values(k, model, service.secrets))
     if current is None:

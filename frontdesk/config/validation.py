@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from frontdesk.config import agent_secrets
 from frontdesk.config.repository import KINDS, Kind
 from frontdesk.errors import ConfigError, ConflictError
 
@@ -22,7 +23,7 @@ Visible = Callable[[str], bool]
 CONFLICTS = frozenset(
     {"duplicate_id", "duplicate_phone", "duplicate_routing_key", "duplicate_primary", "duplicate_mapping"}
 )
-NOT_AVAILABLE_YET = frozenset({"llm", "remote", "router"})
+NOT_AVAILABLE_YET: frozenset[str] = frozenset()
 
 
 def issue(code: str, message: str, object_type: str, object_id: str) -> Issue:
@@ -43,15 +44,40 @@ def build(kind: Kind, data: Any) -> Any:
     """
     if not isinstance(data, dict):
         raise ConfigError(f"a {kind.name} must be an object with fields, got {type(data).__name__}")
+    if kind.name == "agent" and isinstance(data.get("config"), dict):
+        data = {**data, "config": agent_secrets.strip_markers(data["config"])}  # a view's *_set flags
     try:
-        return kind.model.model_validate(data)
+        model = kind.model.model_validate(data)
     except ValidationError as exc:
         details = field_errors(exc)
-        what = (
-            f"{kind.name} {data[kind.id_field]!r}" if isinstance(data.get(kind.id_field), str) else kind.name
-        )
-        problems = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
-        raise ConfigError(f"Invalid {what}: {problems}", details=details) from None
+    else:
+        details = kind_rules(kind.name, model)
+        if not details:
+            return model
+    what = f"{kind.name} {data[kind.id_field]!r}" if isinstance(data.get(kind.id_field), str) else kind.name
+    problems = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+    raise ConfigError(f"Invalid {what}: {problems}", details=details) from None
+
+
+def kind_rules(name: str, model: Any) -> list[dict[str, str]]:
+    """Checks of the free-form parts: a remote or router agent's config, a tenant's HTTP actions."""
+    from frontdesk.settings import get_settings
+
+    if name == "agent" and model.kind == "remote":
+        from frontdesk.agents.remote import config_errors
+
+        return config_errors(model.config, get_settings())
+    if name == "agent" and model.kind == "router":
+        from frontdesk.agents.router import config_errors as router_errors
+
+        return router_errors(model.config, model.agent_id)
+    if name == "tenant" and model.settings.get("http_actions") is not None:
+        from frontdesk.agents.tools import BUILTIN
+        from frontdesk.agents.tools.http_actions import config_errors as action_errors
+
+        actions = model.settings["http_actions"]
+        return action_errors(actions, model.tenant_id, get_settings(), set(BUILTIN))
+    return []
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -161,6 +187,34 @@ def mapping_conflict(mapping: dict[str, Any], siblings: Iterable[dict[str, Any]]
     return None
 
 
+def route_targets(agent: dict[str, Any]) -> list[str]:
+    """The agent ids a router's routes name (none for other kinds)."""
+    if agent.get("kind") != "router" or not isinstance(agent.get("config"), dict):
+        return []
+    routes = agent["config"].get("routes")
+    if not isinstance(routes, list):
+        return []
+    return [r["agent_id"] for r in routes if isinstance(r, dict) and isinstance(r.get("agent_id"), str)]
+
+
+def router_refs(agent: dict[str, Any], others: dict[str, dict[str, Any]]) -> list[Issue]:
+    """A router routes to other agents of its own tenant (another tenant's count as missing), not routers."""
+    out = []
+    aid, tenant = agent["agent_id"], agent["tenant_id"]
+    for target_id in route_targets(agent):
+        target = others.get(target_id)
+        if target_id == aid:
+            message = f"Router '{aid}' cannot route to itself"
+        elif target is None or target["tenant_id"] != tenant:
+            message = f"Router '{aid}' routes to agent '{target_id}', which is not found in tenant '{tenant}'"
+        elif target["kind"] == "router":
+            message = f"Router '{aid}' routes to '{target_id}', another router; routers cannot be chained"
+        else:
+            continue
+        out.append(issue("unknown_route_agent", message, "agent", aid))
+    return out
+
+
 # -- the report ---------------------------------------------------------------------------------
 
 
@@ -242,6 +296,14 @@ def report(
                 "messages routed to it will not be answered"
             )
             warnings.append(issue("kind_not_available", message, "agent", aid))
+        elif agent["status"] == "active" and agent["kind"] == "remote" and not agent["config"].get("url"):
+            message = (
+                f"Agent '{aid}' has no config.url: Frontdesk calls remote agents there with its own "
+                "contract (docs/remote-agents.md), so until a bridge to its foundry_endpoint is set, its "
+                "messages get the fallback reply and go to a person"
+            )
+            warnings.append(issue("kind_not_available", message, "agent", aid))
+        errors.extend(router_refs(agent, agents))
 
     def mine(item: Issue) -> bool:
         if scope is None:
@@ -299,6 +361,8 @@ def stored_errors(snap: dict[str, dict[str, dict[str, Any]]]) -> list[Issue]:
         k = KINDS[name]
         for oid, obj in objs.items():
             data = {f: obj[f] for f in k.fields if f in obj}
+            if "credentials_set" in obj:  # the values stay encrypted: which fields are set is enough
+                data["credentials"] = dict.fromkeys(obj["credentials_set"], "set")
             try:
                 build(k, data)
             except ConfigError as exc:

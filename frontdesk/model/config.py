@@ -127,6 +127,10 @@ class AgentConfig(_Config):
     def _kind_rules(self) -> AgentConfig:
         if self.kind == "faq":
             FaqAgentSettings.model_validate(self.config)
+        if self.kind == "llm":
+            from frontdesk.model.llm_config import check_llm_config
+
+            check_llm_config(self.config)
         if self.kind == "remote":
             if self.foundry_endpoint and not self.agent_id.startswith("asst_"):
                 raise ValueError(
@@ -140,6 +144,13 @@ class AgentConfig(_Config):
             if not str(url).startswith(("https://", "http://")):
                 raise ValueError(f"endpoint {url!r} must be an http(s) URL")
         return self
+
+
+# What a channel cannot work without: its webhooks cannot be verified or its sends authenticated.
+REQUIRED_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "meta": ("access_token", "app_secret", "verify_token"),
+    "twilio": ("account_sid", "auth_token"),
+}
 
 
 class ChannelConfig(_Config):
@@ -185,6 +196,12 @@ class ChannelConfig(_Config):
         if self.channel_type not in PHONE_TYPES and self.phone_number and self.channel_type != "webchat":
             # Telegram, email, Messenger… have no number of their own; keep it if given, it is harmless.
             pass
+        missing = [f for f in REQUIRED_CREDENTIALS.get(self.provider, ()) if not self.credentials.get(f)]
+        if missing:
+            raise ValueError(
+                f"a {self.provider} channel needs credentials {', '.join(missing)} "
+                f"(required: {', '.join(REQUIRED_CREDENTIALS[self.provider])})"
+            )
         if not self.routing_key:
             self.routing_key = self.phone_number or self.channel_id
         return self

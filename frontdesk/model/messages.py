@@ -98,8 +98,20 @@ class Turn:
     contact_id: str
     new_messages: list[HistoryMessage]
     history: list[HistoryMessage]
+    # {"tenant_id", "name", "timezone", "business_profile", "settings", "revision"}
     tenant: dict[str, Any] = field(default_factory=dict)
     agent_config: dict[str, Any] = field(default_factory=dict)
+    agent_name: str = ""
+    agent_kind: str = ""
+    channel_provider: str = ""
+    # The customer's address on this channel's provider (phone number, chat id, e-mail).
+    contact_address: str = ""
+    contact_name: str | None = None
+    # Names the turn: the inbound messages it answers and its outbound messages carry it.
+    turn_id: str = ""
+    # The same contact's recent messages on the tenant's other channels, oldest first, each with
+    # the type of the channel it came through (agents with ``cross_channel_history`` only).
+    cross_channel_history: list[tuple[str, HistoryMessage]] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -108,8 +120,15 @@ class Turn:
 
 @dataclass(slots=True)
 class AgentReply:
+    """What an agent answers. ``trace`` is a list of steps, each a dict with a ``type``:
+    ``model_call``, ``tool_call``, ``classification``, ``remote_call``, … (stored with the run).
+    ``error`` says what failed when the texts are a fallback; ``effects`` are what the agent's tools
+    asked of the turn (``{"handoff": reason}``)."""
+
     texts: list[str]
     confidence: float = 1.0
     handoff: bool = False
     reason: str | None = None
     trace: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    effects: dict[str, Any] = field(default_factory=dict)

@@ -89,6 +89,17 @@ class RoutingCache:
         )
         return await self._cached(("routing", provider, key), lambda: self._load_channel(where))
 
+    async def active_channels(self, provider: str) -> list[ChannelInfo]:
+        """Every active channel of a provider (subscription handshakes check them all)."""
+
+        async def load() -> list[ChannelInfo]:
+            where = sa.and_(channels.c.provider == provider, channels.c.active.is_(True))
+            async with self.db.read() as conn:
+                rows = (await conn.execute(sa.select(channels).where(where))).all()
+            return [_channel_info(r) for r in rows]
+
+        return await self._cached(("provider", provider), load)
+
     async def tenant(self, tenant_id: str) -> TenantInfo | None:
         return await self._cached(("tenant", tenant_id), lambda: self._load_tenant(tenant_id))
 
@@ -99,19 +110,7 @@ class RoutingCache:
     async def _load_channel(self, where: sa.ColumnElement) -> ChannelInfo | None:
         async with self.db.read() as conn:
             row = (await conn.execute(sa.select(channels).where(where))).first()
-        if row is None:
-            return None
-        return ChannelInfo(
-            channel_id=row.channel_id,
-            tenant_id=row.tenant_id,
-            channel_type=row.channel_type,
-            provider=row.provider,
-            routing_key=row.routing_key,
-            phone_number=row.phone_number,
-            active=row.active,
-            settings=row.settings or {},
-            credentials_token=row.credentials or "",
-        )
+        return None if row is None else _channel_info(row)
 
     async def _load_tenant(self, tenant_id: str) -> TenantInfo | None:
         async with self.db.read() as conn:
@@ -153,3 +152,17 @@ class RoutingCache:
             config=row.config or {},
             description=row.description or "",
         )
+
+
+def _channel_info(row: Any) -> ChannelInfo:
+    return ChannelInfo(
+        channel_id=row.channel_id,
+        tenant_id=row.tenant_id,
+        channel_type=row.channel_type,
+        provider=row.provider,
+        routing_key=row.routing_key,
+        phone_number=row.phone_number,
+        active=row.active,
+        settings=row.settings or {},
+        credentials_token=row.credentials or "",
+    )

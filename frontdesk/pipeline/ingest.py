@@ -91,6 +91,17 @@ class Ingest:
             self.queue.wake()
         return result
 
+    def conversation_for(
+        self, conn: Connection, channel: ChannelInfo, address: str, thread: str = ""
+    ) -> tuple[str, str]:
+        """(contact id, conversation id) of ``address`` on ``channel``, created if new (proactive sends)."""
+        key = ConversationKey(channel.tenant_id, channel.channel_id, address, thread)
+        known = self._known.get(key)
+        if known is None:
+            msg = InboundMessage(provider_message_id="", sender=address)
+            known = self._upsert_conversation(conn, channel, key, msg, simulated=False)
+        return known
+
     def _store(
         self, conn: Connection, channel: ChannelInfo, known: tuple[str, str], msg: InboundMessage
     ) -> Ingested:

@@ -14,10 +14,12 @@ import sqlalchemy as sa
 import structlog
 
 from frontdesk.channels.base import ChannelAdapter
+from frontdesk.channels.formatting import sms_segments
 from frontdesk.errors import PermanentDelivery, RetryableDelivery
 from frontdesk.model.messages import OutboundMessage
 from frontdesk.pipeline import backoff
 from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.pipeline.ratelimit import default_rate
 from frontdesk.store.db import as_utc, utcnow
 from frontdesk.store.tables import messages
 
@@ -43,8 +45,18 @@ async def deliver(
                 .order_by(m.id)
             )
         ).all()
-    if not rows:
-        return None
+        if not rows:
+            return None
+        # WhatsApp's 24-hour customer service window counts from the customer's last message.
+        last_inbound_at = as_utc(
+            (
+                await conn.execute(
+                    sa.select(sa.func.max(m.created_at)).where(
+                        m.conversation_id == conversation_id, m.direction == "in"
+                    )
+                )
+            ).scalar()
+        )
     settings = rt.settings
     credentials = rt.cache.credentials(channel)
     for row in rows:
@@ -61,6 +73,11 @@ async def deliver(
             payload=row.payload or {},
             idempotency_key=row.idempotency_key or "",
             attempts=row.attempts,
+            last_inbound_at=last_inbound_at,
+        )
+        # Paced per sender before the claim, so a long wait never outlives the claim's lease.
+        await rt.send_limiter.wait(
+            f"{channel.provider}:{channel.routing_key}", _rate(channel), _cost(channel, row.text)
         )
         if not await _claim(rt, row.id):
             return None  # another worker is sending it (and the ones after it)
@@ -71,6 +88,9 @@ async def deliver(
             result = await adapter.send(msg, channel, credentials, rt.http)
         except PermanentDelivery as exc:
             values = {"status": "failed", "status_reason": exc.message, "error_code": exc.provider_code}
+            await rt.channel_health.send_outcome(
+                channel, "failed", exc.message, exc.provider_code, needs_attention=exc.needs_attention
+            )
             log.warning(
                 "send failed permanently",
                 message_id=row.id,
@@ -88,6 +108,7 @@ async def deliver(
                     "error_code": code,
                 }
                 log.error("send dead", message_id=row.id, channel_id=channel.channel_id, reason=reason)
+                await rt.channel_health.send_outcome(channel, "dead", reason, code)
             else:
                 retry_at = backoff.next_time(
                     attempt, settings.retry_base_seconds, settings.retry_max_seconds, retry_after
@@ -100,6 +121,7 @@ async def deliver(
                 }
                 log.info("send will be retried", message_id=row.id, attempt=attempt, at=retry_at.isoformat())
         else:
+            await rt.channel_health.send_outcome(channel, "sent")
             values = {
                 "status": result.status,
                 "provider_message_id": result.provider_message_id,
@@ -128,3 +150,16 @@ async def _claim(rt, message_id: int) -> bool:  # type: ignore[no-untyped-def]
             .values(status="sending", next_attempt_at=now + lease, updated_at=now)
         )
     return bool(got.rowcount)
+
+
+def _rate(channel: ChannelInfo) -> float:
+    try:
+        return default_rate(channel.channel_type, channel.provider, channel.phone_number, channel.settings)
+    except ValueError:  # a bad max_mps is reported by validation; meanwhile use the provider's default
+        settings = {k: v for k, v in channel.settings.items() if k != "max_mps"}
+        return default_rate(channel.channel_type, channel.provider, channel.phone_number, settings)
+
+
+def _cost(channel: ChannelInfo, text: str) -> int:
+    """SMS throughput is counted in segments; everything else in messages."""
+    return sms_segments(text) if channel.channel_type == "sms" else 1

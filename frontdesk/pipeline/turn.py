@@ -14,12 +14,14 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy import Connection
 
+from frontdesk.agents import runs
 from frontdesk.channels.formatting import render
-from frontdesk.model.messages import HistoryMessage, Turn
+from frontdesk.model.config import FaqAgentSettings
+from frontdesk.model.messages import AgentReply, HistoryMessage, Turn
 from frontdesk.pipeline.outbox import deliver
 from frontdesk.pipeline.queue.base import Job
 from frontdesk.store.db import utcnow
-from frontdesk.store.tables import contact_identities, conversations, messages
+from frontdesk.store.tables import channels, contact_identities, contacts, conversations, messages
 
 log = structlog.get_logger(__name__)
 m = messages.c
@@ -51,15 +53,35 @@ async def process(rt, job: Job, worker_id: str) -> None:  # type: ignore[no-unty
     await rt.queue.complete(job, worker_id)
 
 
-_CONVERSATION = sa.select(
-    conversations.c.conversation_id,
-    conversations.c.tenant_id,
-    conversations.c.channel_id,
-    conversations.c.contact_id,
-    conversations.c.mode,
-    conversations.c.simulated,
-    conversations.c.agent_id,
-).where(conversations.c.conversation_id == sa.bindparam("cid"))
+# The customer's address on the conversation's own provider (tools book and look up by it).
+_ADDRESS = (
+    sa.select(contact_identities.c.address)
+    .where(
+        contact_identities.c.contact_id == conversations.c.contact_id,
+        contact_identities.c.provider
+        == sa.select(channels.c.provider)
+        .where(channels.c.channel_id == conversations.c.channel_id)
+        .scalar_subquery(),
+    )
+    .order_by(contact_identities.c.id)
+    .limit(1)
+    .scalar_subquery()
+)
+_CONVERSATION = (
+    sa.select(
+        conversations.c.conversation_id,
+        conversations.c.tenant_id,
+        conversations.c.channel_id,
+        conversations.c.contact_id,
+        conversations.c.mode,
+        conversations.c.simulated,
+        conversations.c.agent_id,
+        contacts.c.display_name,
+        _ADDRESS.label("contact_address"),
+    )
+    .join(contacts, contacts.c.contact_id == conversations.c.contact_id)
+    .where(conversations.c.conversation_id == sa.bindparam("cid"))
+)
 _PENDING = (
     sa.select(m.id, m.direction, m.text, m.kind, m.created_at)
     .where(m.conversation_id == sa.bindparam("cid"), m.direction == "in", m.turn_id.is_(None))
@@ -85,6 +107,8 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
     tenant = await rt.cache.tenant(conv.tenant_id)
     texts: list[str] = []
     flag: str | None = None
+    turn_id = f"{conv.conversation_id}:{pending[-1].id}"
+    recorder: runs.RunRecorder | None = None
     if conv.mode == "human":
         pass  # a person has the conversation: the inbox shows the message, the agent stays silent
     elif agent_info is None:
@@ -96,6 +120,7 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
         texts = [away] if away else []
     else:
         new = [HistoryMessage(r.id, "in", r.text, r.kind, r.created_at) for r in pending]
+        size = _history_size(agent_info)
         turn = Turn(
             tenant_id=conv.tenant_id,
             agent_id=agent_info.agent_id,
@@ -104,20 +129,24 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
             conversation_id=conv.conversation_id,
             contact_id=conv.contact_id,
             new_messages=new,
-            history=await _history(
-                rt, conv.conversation_id, pending[0].id, int(agent_info.config.get("history_messages", 10))
-            ),
-            tenant={"tenant_id": tenant.tenant_id, "name": tenant.name, "timezone": tenant.timezone}
-            if tenant
-            else {},
+            history=await _history(rt, conv.conversation_id, pending[0].id, size),
+            tenant=_tenant_view(tenant),
             agent_config=agent_info.config,
+            agent_name=agent_info.agent_name,
+            agent_kind=agent_info.kind,
+            channel_provider=channel.provider,
+            contact_address=conv.contact_address or "",
+            contact_name=conv.display_name,
+            turn_id=turn_id,
+            cross_channel_history=await _cross_channel(rt, conv, size)
+            if agent_info.config.get("cross_channel_history")
+            else [],
         )
-        agent = await rt.agents.build(rt.db, agent_info, tenant.revision if tenant else 0)
-        reply = await agent.reply(turn)
+        recorder = runs.RunRecorder(rt, turn, agent_info)
+        reply = await _reply(rt, agent_info, tenant, turn)
         texts = [t for t in reply.texts if t and t.strip()]
-        if reply.handoff:
-            flag = reply.reason or "the agent asked for a person"
-    turn_id = f"{conv.conversation_id}:{pending[-1].id}"
+        flag = guard(reply, agent_info)
+        recorder.finish(reply, flag)
     in_store = adapter.delivers_in_store
     # Formatted and split here, not at send time: each part is its own row with its own
     # idempotency key, so a part that failed is retried without sending the others again.
@@ -160,6 +189,8 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
                 .where(conversations.c.conversation_id == conv.conversation_id)
                 .values(updated_at=now, **values)
             )
+        if recorder is not None and recorder.row is not None:
+            runs.insert(conn, recorder.row)
         if in_store:
             rt.queue.complete_in(conn, job, worker_id)
 
@@ -167,11 +198,69 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
         await rt.db.run_write(write)
     except Superseded:
         log.info("turn superseded", conversation_id=conv.conversation_id)
+        if recorder is not None and recorder.row is not None:
+            # The run happened, its answers were dropped: keep its trace, marked as such.
+            row = {**recorder.row, "status": "superseded"}
+            await rt.db.run_write(lambda conn: runs.insert(conn, row))
         return False
     if flag:
         log.info("conversation needs a human", conversation_id=conv.conversation_id, reason=flag)
     rt.notifier.publish(conv.conversation_id)
     return in_store
+
+
+async def _reply(rt, agent_info, tenant, turn: Turn) -> AgentReply:  # type: ignore[no-untyped-def]
+    """The agent's reply; an agent that raises still answers the customer, with its fallback."""
+    agent = await rt.agents.build(rt, agent_info, tenant)
+    try:
+        return await agent.reply(turn)
+    except Exception as exc:
+        # Agents catch what they expect (llm: endpoint, tools, loop); this is a bug or a surprise.
+        # Retrying the job would only repeat it while the customer waits in silence.
+        log.exception("agent failed", agent_id=agent_info.agent_id, conversation_id=turn.conversation_id)
+        error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        fallback = agent_info.config.get("fallback_text") or FaqAgentSettings().fallback_text
+        return AgentReply(
+            texts=[fallback], confidence=0.0, handoff=True, reason=f"the agent failed: {error}", error=error
+        )
+
+
+def guard(reply: AgentReply, agent_info) -> str | None:  # type: ignore[no-untyped-def]
+    """Why the conversation needs a person after this reply, or None.
+
+    A handoff (asked by the agent or by one of its tools) or a confidence under the agent's
+    ``confidence_threshold``. The reply is still sent: the review queue that holds unsure replies
+    back for a person comes later.
+    """
+    if reply.handoff:
+        return reply.reason or "the agent asked for a person"
+    requested = reply.effects.get("handoff")
+    if requested:
+        return f"handoff requested by the agent: {requested}"
+    threshold = _threshold(agent_info)
+    if reply.confidence < threshold:
+        return f"agent confidence {reply.confidence:.2f} is below the threshold {threshold:.2f}"
+    return None
+
+
+def _threshold(agent_info) -> float:  # type: ignore[no-untyped-def]
+    value = agent_info.config.get("confidence_threshold")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return FaqAgentSettings().confidence_threshold if agent_info.kind == "faq" else 0.5
+
+
+def _tenant_view(tenant) -> dict:  # type: ignore[no-untyped-def]
+    if tenant is None:
+        return {}
+    return {
+        "tenant_id": tenant.tenant_id,
+        "name": tenant.name,
+        "timezone": tenant.timezone,
+        "business_profile": tenant.business_profile,
+        "settings": tenant.settings,
+        "revision": tenant.revision,
+    }
 
 
 def _history_size(agent) -> int:  # type: ignore[no-untyped-def]
@@ -180,18 +269,46 @@ def _history_size(agent) -> int:  # type: ignore[no-untyped-def]
     return int(agent.config.get("history_messages", default))
 
 
+_c = conversations.c
+_CROSS_CHANNEL = (
+    sa.select(m.id, m.direction, m.text, m.kind, m.created_at, channels.c.channel_type)
+    .join(conversations, _c.conversation_id == m.conversation_id)
+    .join(channels, channels.c.channel_id == _c.channel_id)
+    .where(
+        _c.tenant_id == sa.bindparam("tid"),
+        _c.contact_id == sa.bindparam("contact"),
+        _c.conversation_id != sa.bindparam("cid"),
+    )
+    .order_by(m.created_at.desc(), m.id.desc())
+    .limit(sa.bindparam("n"))
+)
+
+
+async def _cross_channel(rt, conv, limit: int) -> list[tuple[str, HistoryMessage]]:  # type: ignore[no-untyped-def]
+    """The contact's last ``limit`` messages in the tenant's other conversations, oldest first."""
+    if limit <= 0:
+        return []
+    params = {"tid": conv.tenant_id, "contact": conv.contact_id, "cid": conv.conversation_id, "n": limit}
+    rows = await rt.db.run_read(lambda conn: conn.execute(_CROSS_CHANNEL, params).all())
+    return [
+        (r.channel_type, HistoryMessage(r.id, r.direction, r.text, r.kind, r.created_at))
+        for r in reversed(rows)
+    ]
+
+
+_HISTORY = (
+    sa.select(m.id, m.direction, m.text, m.kind, m.created_at)
+    .where(m.conversation_id == sa.bindparam("cid"), m.id < sa.bindparam("before"))
+    .order_by(m.id.desc())
+    .limit(sa.bindparam("n"))
+)
+
+
 async def _history(rt, conversation_id: str, before_id: int, limit: int) -> list[HistoryMessage]:  # type: ignore[no-untyped-def]
     if limit <= 0:
         return []
-    async with rt.db.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(m.id, m.direction, m.text, m.kind, m.created_at)
-                .where(m.conversation_id == conversation_id, m.id < before_id)
-                .order_by(m.id.desc())
-                .limit(limit)
-            )
-        ).all()
+    params = {"cid": conversation_id, "before": before_id, "n": limit}
+    rows = await rt.db.run_read(lambda conn: conn.execute(_HISTORY, params).all())
     return [HistoryMessage(r.id, r.direction, r.text, r.kind, r.created_at) for r in reversed(rows)]
 
 

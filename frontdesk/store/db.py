@@ -25,6 +25,8 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 T = TypeVar("T")
+# Writes committed together at most (SQLite group commit); bounds the latency one batch adds.
+GROUP_COMMIT_MAX = 64
 
 
 def utcnow() -> datetime:
@@ -52,6 +54,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer: AsyncConnection | None = None  # SQLite: one long-lived connection for writes
+        self._pending: list[tuple[Callable[[Connection], Any], asyncio.Future]] = []
         self._sync = None
         if self.is_sqlite:
             _configure_sqlite(self.engine.sync_engine)
@@ -59,13 +62,29 @@ class Database:
                 self._sync = _SqliteThreads(url.replace("+aiosqlite", "+pysqlite", 1))
 
     async def run_write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn(conn)`` in one write transaction: committed if it returns, rolled back if it raises."""
-        if self._sync is not None:
-            assert self._write_lock is not None
+        """Run ``fn(conn)`` atomically: committed if it returns, rolled back if it raises.
+
+        On a SQLite file, writes that arrive while another is being committed are committed
+        together (group commit): one transaction, each ``fn`` in its own savepoint, so one that
+        raises is undone alone. A caller's result is returned only after the commit.
+        """
+        if self._sync is None:
+            async with self.write() as conn:
+                return await conn.run_sync(fn)
+        assert self._write_lock is not None
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        item = (fn, future)
+        self._pending.append(item)
+        try:
             async with self._write_lock:
-                return await self._sync.write(fn)
-        async with self.write() as conn:
-            return await conn.run_sync(fn)
+                while not future.done():
+                    batch, self._pending = self._pending[:GROUP_COMMIT_MAX], self._pending[GROUP_COMMIT_MAX:]
+                    await self._sync.write_batch(batch)
+        except asyncio.CancelledError:
+            if item in self._pending:
+                self._pending.remove(item)
+            raise
+        return future.result()
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` to read (statement-level snapshots on SQLite, one transaction on PostgreSQL)."""
@@ -164,12 +183,33 @@ class _SqliteThreads:
         conn.exec_driver_sql("COMMIT")
         return result
 
+    def _write_batch(self, batch: list[tuple[Callable[[Connection], Any], asyncio.Future]], loop) -> None:  # type: ignore[no-untyped-def]
+        """Run each write of ``batch`` in its own savepoint of one transaction; settle their futures."""
+        if len(batch) == 1:
+            fn, future = batch[0]
+            try:
+                outcome: list[tuple[bool, Any]] = [(True, self._write(fn))]
+            except BaseException as exc:
+                outcome = [(False, exc)]
+        else:
+            outcome = self._write(lambda conn: [_in_savepoint(conn, fn) for fn, _ in batch])
+        for (_, future), (ok, value) in zip(batch, outcome, strict=True):
+            loop.call_soon_threadsafe(_settle, future, ok, value)
+
+    async def write_batch(self, batch: list[tuple[Callable[[Connection], Any], asyncio.Future]]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._writer_thread, self._write_batch, batch, loop)
+        except BaseException as exc:  # the commit itself failed: every write of the batch failed
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+
     def _read(self, fn: Callable[[Connection], T]) -> T:
         with self.engine.connect() as conn:
             return fn(conn)
-
-    async def write(self, fn: Callable[[Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, self._write, fn)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._reader_threads, self._read, fn)
@@ -197,3 +237,24 @@ def _configure_sqlite(engine) -> None:  # type: ignore[no-untyped-def]
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+
+
+def _in_savepoint(conn: Connection, fn: Callable[[Connection], Any]) -> tuple[bool, Any]:
+    conn.exec_driver_sql("SAVEPOINT fd_write")
+    try:
+        value = fn(conn)
+    except Exception as exc:
+        conn.exec_driver_sql("ROLLBACK TO fd_write")
+        conn.exec_driver_sql("RELEASE fd_write")
+        return False, exc
+    conn.exec_driver_sql("RELEASE fd_write")
+    return True, value
+
+
+def _settle(future: asyncio.Future, ok: bool, value: Any) -> None:
+    if future.done():  # its caller was cancelled meanwhile
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

@@ -14,7 +14,7 @@ OBJECTS = {
             "channel_id": "ch-a",
             "channel_name": "A",
             "channel_type": "sms",
-            "provider": "twilio",
+            "provider": "infobip",
             "phone_number": "+14155550100",
         },
     ),

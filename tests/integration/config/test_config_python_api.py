@@ -98,7 +98,7 @@ def test_manager_methods(service: ConfigService, env: dict[str, str]) -> None:
                 channel_id="c1",
                 channel_name="C",
                 channel_type="sms",
-                provider="twilio",
+                provider="infobip",
                 phone_number="+14155550100",
                 credentials={"auth_token": "s3cret"},
             )
@@ -118,7 +118,7 @@ def test_manager_methods(service: ConfigService, env: dict[str, str]) -> None:
                     "channel_id": "c2",
                     "channel_name": "C",
                     "channel_type": "sms",
-                    "provider": "twilio",
+                    "provider": "infobip",
                     "phone_number": "+14155550100",
                 }
             )

@@ -13,7 +13,7 @@ CHANNEL = {
     "channel_type": "whatsapp",
     "provider": "meta",
     "phone_number": "+1234567890",
-    "credentials": {"access_token": "EAAG-secret"},
+    "credentials": {"access_token": "EAAG-secret", "app_secret": "s", "verify_token": "v"},
 }
 
 
@@ -24,7 +24,10 @@ async def test_crud_round_trip(api: Any) -> None:
     assert r.json()["tenant_id"] == "a" and r.json()["kind"] == "faq"
     r = await api.post("/api/v1/channels", json=CHANNEL, headers=h)
     assert r.status_code == 201
-    assert r.json()["credentials_set"] == ["access_token"] and "EAAG-secret" not in r.text
+    assert (
+        r.json()["credentials_set"] == ["access_token", "app_secret", "verify_token"]
+        and "EAAG-secret" not in r.text
+    )
     mapping = {
         "mapping_id": "mapping_001",
         "agent_id": AGENT["agent_id"],

@@ -48,6 +48,7 @@ async def _setup_sms(runtime: Runtime) -> None:
         "channel_type": "sms",
         "provider": "twilio",
         "phone_number": "+15550001111",
+        "credentials": {"account_sid": "AC1", "auth_token": "t"},
     }
     await runtime.config.create("channel", sms, principal=SYSTEM)
     mapping = {"agent_id": "t_faq", "channel_id": "sms", "is_primary": True}

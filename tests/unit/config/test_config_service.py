@@ -22,7 +22,7 @@ def channel(cid: str, phone: str, **extra: Any) -> dict[str, Any]:
         "channel_id": cid,
         "channel_name": cid,
         "channel_type": "sms",
-        "provider": "twilio",
+        "provider": "infobip",
         "phone_number": phone,
     }
     return {**base, **extra}

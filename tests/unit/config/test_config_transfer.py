@@ -47,7 +47,7 @@ def seed_doc() -> dict[str, Any]:
                 "phone_number": "+1234567890",
                 "routing_key": "1099",
                 "tenant_id": "dream-weddings",
-                "credentials": {"access_token": "${WA_TOKEN}", "app_secret": "plain"},
+                "credentials": {"access_token": "${WA_TOKEN}", "app_secret": "plain", "verify_token": "v"},
             }
         ],
         "mappings": [
@@ -84,7 +84,11 @@ async def test_env_references_are_resolved_and_never_exported(
     assert result["created"] == {"tenant": 1, "agent": 1, "channel": 1, "mapping": 1, "knowledge": 1}
     async with service.db.read() as conn:
         token = (await conn.execute(sa.select(channels.c.credentials))).scalar_one()
-    assert service.secrets.decrypt_json(token) == {"access_token": "EAAG-secret", "app_secret": "plain"}
+    assert service.secrets.decrypt_json(token) == {
+        "access_token": "EAAG-secret",
+        "app_secret": "plain",
+        "verify_token": "v",
+    }
     text = yaml_io.dump(await service.export())
     assert "EAAG-secret" not in text and "plain" not in text
     assert "access_token: ${FRONTDESK_WEDDING_WHATSAPP_001_ACCESS_TOKEN}" in text
@@ -110,6 +114,7 @@ async def test_export_import_export_is_identical(
     other = ConfigService(empty, SecretBox([SecretBox.new_key()]))
     monkeypatch.setenv("FRONTDESK_WEDDING_WHATSAPP_001_ACCESS_TOKEN", "t")
     monkeypatch.setenv("FRONTDESK_WEDDING_WHATSAPP_001_APP_SECRET", "plain")
+    monkeypatch.setenv("FRONTDESK_WEDDING_WHATSAPP_001_VERIFY_TOKEN", "v")
     await other.import_(yaml_io.load(first))
     try:
         assert yaml_io.dump(await other.export()) == first

@@ -37,6 +37,7 @@ def wa(channel_id: str, phone: str, tenant: str = "a", **extra: Any) -> dict[str
         "provider": "meta",
         "phone_number": phone,
         "tenant_id": tenant,
+        "credentials": {"access_token": "t", "app_secret": "s", "verify_token": "v"},
         **extra,
     }
 
@@ -139,7 +140,7 @@ CREATE_CASES = [
             "channel_id": "c1",
             "channel_name": "x",
             "channel_type": "sms",
-            "provider": "twilio",
+            "provider": "infobip",
             "tenant_id": "a",
         },
         SYSTEM,
@@ -413,13 +414,19 @@ async def test_inactive_channels_may_share_a_number(seeded: ConfigService) -> No
 async def test_report_lists_warnings(seeded: ConfigService) -> None:
     await seeded.create(
         "agent",
-        {"agent_id": "asst_llm", "agent_name": "L", "tenant_id": "a", "kind": "llm"},
+        {
+            "agent_id": "asst_llm",
+            "agent_name": "L",
+            "tenant_id": "a",
+            "kind": "remote",
+            "foundry_endpoint": "https://x.example/",
+        },
         principal=SYSTEM,
     )
     await seeded.create("mapping", mapping("m-b", "asst_b", "ch-b", tenant="b"), principal=SYSTEM)
     await seeded.update("channel", "ch-b", {"active": False}, principal=SYSTEM)
     report = await seeded.validate()
-    assert report["valid"] is True and report["errors"] == []
+    assert report["valid"] is True and report["errors"] == [], report["errors"]
     codes = {(w["code"], w["object_id"]) for w in report["warnings"]}
     assert codes == {
         ("agent_without_channel", "asst_a2"),
@@ -429,7 +436,7 @@ async def test_report_lists_warnings(seeded: ConfigService) -> None:
     }
     messages = {w["message"] for w in report["warnings"]}
     assert "Channel 'ch-b' is inactive but still has 1 mapping(s)" in messages
-    assert any("not available yet in this version" in m for m in messages)
+    assert any("has no config.url" in m for m in messages)
     scoped = await seeded.validate(principal=TENANT_B)
     assert {w["object_id"] for w in scoped["warnings"]} == {"ch-b"}
     assert scoped["summary"]["agents"] == 1

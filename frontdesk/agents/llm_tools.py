@@ -1,0 +1,88 @@
+"""Frontdesk tools as pydantic-ai tools for one turn: timed, bounded, recorded, redacted.
+
+A ``ToolError`` is a refusal the model should see (bad arguments, no free slot): it goes back to
+the model as a failed tool result and the run goes on. Anything else (a bug, a timeout) is a tool
+that failed: the run stops, the customer gets the fallback and a person is asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import structlog
+from pydantic_ai import Tool as ModelTool
+from pydantic_ai.exceptions import ToolFailed
+
+from frontdesk.agents.llm_model import describe
+from frontdesk.agents.tools import BUILTIN, Tool, ToolContext, ToolError
+from frontdesk.errors import FrontdeskError
+from frontdesk.security.redact import Redactor
+
+log = structlog.get_logger(__name__)
+RESULT_CHARS = 300
+
+
+class ToolCrashed(FrontdeskError):
+    """A tool failed (raised, or ran past its timeout): the turn falls back to a person."""
+
+    def __init__(self, tool: str, error: str) -> None:
+        super().__init__(f"tool {tool} failed: {error}")
+        self.tool = tool
+
+
+async def resolve(rt: Any, tenant_id: str, names: list[str]) -> tuple[list[Tool], list[str]]:
+    """The tools named (built-ins, then the tenant's HTTP actions), and the names nothing answers to."""
+    available: dict[str, Tool] = dict(BUILTIN)
+    if rt is not None and any(name not in available for name in names):
+        try:
+            from frontdesk.agents.tools import http_actions  # type: ignore[attr-defined]
+        except ImportError:
+            pass
+        else:
+            for tool in await http_actions.tenant_tools(rt, tenant_id):
+                available.setdefault(tool.name, tool)
+    return [available[n] for n in names if n in available], [n for n in names if n not in available]
+
+
+def adapt(
+    tool: Tool, ctx: ToolContext, steps: list[dict[str, Any]], redactor: Redactor, timeout: float | None
+) -> ModelTool:
+    limit = timeout or tool.timeout_s
+
+    async def call(**args: Any) -> Any:
+        step: dict[str, Any] = {"type": "tool_call", "name": tool.name, "arguments": redactor.value(args)}
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(limit):
+                result = await tool.handler(ctx, args)
+        except ToolError as exc:
+            step["error"] = exc.message
+            raise ToolFailed(exc.message) from None
+        except TimeoutError:
+            step["error"] = f"timed out after {limit:g}s"
+            raise ToolCrashed(tool.name, step["error"]) from None
+        except Exception as exc:
+            step["error"] = describe(exc)
+            log.warning("tool failed", tool=tool.name, error=step["error"], exc_info=True)
+            raise ToolCrashed(tool.name, step["error"]) from exc
+        finally:
+            step["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+            steps.append(step)
+        step["result"] = summary(result, redactor)
+        return result
+
+    # One at a time, in the order the model asked: several tools change bookings.
+    return ModelTool.from_schema(
+        call, name=tool.name, description=tool.description, json_schema=tool.parameters, sequential=True
+    )
+
+
+def summary(result: Any, redactor: Redactor) -> str:
+    try:
+        text = json.dumps(redactor.value(result), default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(result)
+    return text if len(text) <= RESULT_CHARS else text[: RESULT_CHARS - 1] + "…"

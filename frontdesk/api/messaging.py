@@ -1,0 +1,183 @@
+"""Provider-backed message endpoints: media downloads, proactive sends, mock-mode sends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
+from frontdesk.errors import BadRequest, ConfigError, NotFound, RetryableDelivery
+from frontdesk.model.config import DEFAULT_TENANT
+from frontdesk.model.phone import normalize_e164
+from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.pipeline.proactive import queue_message
+from frontdesk.runtime import Runtime
+from frontdesk.security.tokens import Principal
+from frontdesk.store.channel_tables import mock_sends
+from frontdesk.store.tables import channels, messages
+
+router = APIRouter(tags=["messages"])
+m = messages.c
+MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
+
+
+@router.get("/api/v1/messages/{message_id}/media", summary="Download an inbound message's media")
+async def message_media(
+    message_id: int, principal: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> StreamingResponse:
+    async with rt.db.read() as conn:
+        row = (
+            await conn.execute(
+                sa.select(
+                    messages.c.tenant_id, messages.c.channel_id, messages.c.kind, messages.c.payload
+                ).where(messages.c.id == message_id)
+            )
+        ).first()
+    if row is None or not principal.can_see(row.tenant_id):
+        raise NotFound(f"message {message_id} not found")
+    payload = row.payload or {}
+    if not payload.get("media"):
+        raise NotFound(f"message {message_id} has no media")
+    channel = await rt.cache.channel(row.channel_id)
+    if channel is None:
+        raise NotFound(f"the channel of message {message_id} no longer exists")
+    adapter = rt.adapters.get(channel.provider)
+    source = await adapter.media_source(payload, channel, rt.cache.credentials(channel), rt.http)
+    return await _stream(rt, source.url, source.headers, source.content_type, rt.settings.max_media_bytes)
+
+
+async def _stream(
+    rt: Runtime, url: str, headers: dict[str, str], content_type: str | None, cap: int
+) -> StreamingResponse:
+    request = rt.http.build_request("GET", url, headers=headers)
+    try:
+        upstream = await rt.http.send(request, stream=True, follow_redirects=True)
+    except httpx.HTTPError as exc:
+        raise RetryableDelivery(f"the provider's media server could not be reached: {exc}") from None
+    if upstream.status_code >= 400:
+        await upstream.aclose()
+        raise NotFound(f"the provider answered {upstream.status_code} for this media")
+    size = int(upstream.headers.get("content-length") or 0)
+    if size > cap:
+        await upstream.aclose()
+        raise BadRequest(f"the media is {size} bytes, over the {cap}-byte limit (FRONTDESK_MAX_MEDIA_BYTES)")
+
+    async def body() -> AsyncIterator[bytes]:
+        sent = 0
+        try:
+            async for chunk in upstream.aiter_bytes():
+                sent += len(chunk)
+                if sent > cap:  # the provider sent more than it announced: stop, never buffer it all
+                    break
+                yield chunk
+        finally:
+            await upstream.aclose()
+
+    media_type = content_type or upstream.headers.get("content-type", "application/octet-stream")
+    return StreamingResponse(body(), media_type=media_type)
+
+
+class WhatsAppSend(BaseModel):
+    to: str = Field(description="the customer's number, E.164")
+    message: str = Field(min_length=1, max_length=4096)
+    tenant_id: str | None = None
+    channel_id: str | None = Field(
+        default=None, description="which WhatsApp channel, if the tenant has several"
+    )
+    idempotency_key: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/api/v1/channels/whatsapp/send", summary="Send a proactive WhatsApp message (seed 003)")
+async def whatsapp_send(
+    body: WhatsAppSend, principal: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
+    tenant_id = scope_tenant(principal, body.tenant_id) or DEFAULT_TENANT
+    try:
+        to = normalize_e164(body.to)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    channel = await _whatsapp_channel(rt, tenant_id, body.channel_id)
+    queued = await queue_message(rt, channel, to, body.message, idempotency_key=body.idempotency_key)
+    status, provider_id, reason = await _settled(rt, queued.message_id, wait=5.0)
+    return {
+        "message_id": queued.message_id,
+        "provider_message_id": provider_id,
+        "status": status,
+        "status_reason": reason,
+        "conversation_id": queued.conversation_id,
+        "channel_id": channel.channel_id,
+        "duplicate": queued.duplicate,
+    }
+
+
+async def _whatsapp_channel(rt: Runtime, tenant_id: str, channel_id: str | None) -> ChannelInfo:
+    stmt = sa.select(channels.c.channel_id).where(
+        channels.c.tenant_id == tenant_id, channels.c.channel_type == "whatsapp", channels.c.active.is_(True)
+    )
+    if channel_id:
+        stmt = stmt.where(channels.c.channel_id == channel_id)
+    async with rt.db.read() as conn:
+        found = (await conn.execute(stmt.order_by(channels.c.channel_id).limit(1))).scalar()
+    channel = await rt.cache.channel(found) if found else None
+    if channel is None:
+        which = f"channel {channel_id!r}" if channel_id else "an active WhatsApp channel"
+        raise NotFound(f"tenant {tenant_id!r} has no {which} to send from")
+    return channel
+
+
+async def _settled(rt: Runtime, message_id: int, wait: float) -> tuple[str, str | None, str | None]:
+    """The message's status once it left the queue (or what it is after ``wait`` seconds)."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        async with rt.db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(
+                        messages.c.status, messages.c.provider_message_id, messages.c.status_reason
+                    ).where(messages.c.id == message_id)
+                )
+            ).one()
+        if row.status not in ("queued", "sending") or asyncio.get_running_loop().time() > deadline:
+            return row.status, row.provider_message_id, row.status_reason
+        await asyncio.sleep(0.05)
+
+
+@router.get("/api/v1/mock/sends", summary="Sends recorded in mock mode (FRONTDESK_MOCK_PROVIDERS=true)")
+async def mock_sends_list(
+    tenant_id: str | None = None,
+    channel_id: str | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+    principal: Principal = Depends(get_principal),
+    rt: Runtime = Depends(get_runtime),
+) -> dict[str, Any]:
+    tenant = scope_tenant(principal, tenant_id)
+    stmt = sa.select(mock_sends).order_by(mock_sends.c.id.desc()).limit(limit)
+    if tenant is not None:
+        stmt = stmt.where(mock_sends.c.tenant_id == tenant)
+    if channel_id:
+        stmt = stmt.where(mock_sends.c.channel_id == channel_id)
+    async with rt.db.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+    items = [
+        {
+            "id": r.id,
+            "tenant_id": r.tenant_id,
+            "channel_id": r.channel_id,
+            "provider": r.provider,
+            "message_id": r.message_id,
+            "provider_message_id": r.provider_message_id,
+            "to": r.recipient,
+            "text": r.text,
+            "payload": r.payload,
+            "created_at": r.created_at.isoformat() if r.created_at else None,
+        }
+        for r in reversed(rows)
+    ]
+    return {"mock_mode": rt.settings.mock_providers, "items": items}

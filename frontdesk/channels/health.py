@@ -1,0 +1,138 @@
+"""Each channel's last inbound and last send outcome, for health and validation.
+
+Written on the hot path, so inbound times are written at most every ``interval`` seconds per
+channel, and send outcomes only when they change (or after ``interval``): a channel receiving
+thousands of webhooks a second costs one small upsert every few seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.store.channel_tables import channel_health
+from frontdesk.store.db import Database, as_utc, utcnow
+from frontdesk.store.dialect import insert
+
+h = channel_health.c
+log = structlog.get_logger(__name__)
+
+
+class ChannelHealth:
+    def __init__(self, db: Database, interval: float = 5.0) -> None:
+        self.db = db
+        self.interval = interval
+        self._inbound_written: dict[str, float] = {}
+        self._send_written: dict[str, tuple[float, str, str | None]] = {}
+
+    async def inbound(self, channel: ChannelInfo) -> None:
+        now = time.monotonic()
+        if now - self._inbound_written.get(channel.channel_id, -1e9) < self.interval:
+            return
+        self._inbound_written[channel.channel_id] = now
+        await self._upsert(channel, {"last_inbound_at": utcnow()})
+
+    async def send_outcome(
+        self,
+        channel: ChannelInfo,
+        status: str,
+        error: str | None = None,
+        code: str | None = None,
+        needs_attention: bool = False,
+    ) -> None:
+        now = time.monotonic()
+        last = self._send_written.get(channel.channel_id)
+        if last is not None and last[1:] == (status, code) and now - last[0] < self.interval:
+            return
+        self._send_written[channel.channel_id] = (now, status, code)
+        values: dict[str, Any] = {
+            "last_send_at": utcnow(),
+            "last_send_status": status,
+            "last_send_error": error,
+            "last_send_code": code,
+        }
+        if needs_attention:
+            values.update(needs_attention=True, attention_reason=error)
+        elif status == "sent":
+            # A successful send proves the credentials work again.
+            values.update(needs_attention=False, attention_reason=None)
+        await self._upsert(channel, values)
+
+    def forget(self) -> None:
+        """Write the next events at once (after a configuration change, for example)."""
+        self._inbound_written.clear()
+        self._send_written.clear()
+
+    async def _upsert(self, channel: ChannelInfo, values: dict[str, Any]) -> None:
+        values = {**values, "updated_at": utcnow()}
+        stmt = (
+            insert(self.db, channel_health)
+            .values(
+                channel_id=channel.channel_id,
+                tenant_id=channel.tenant_id,
+                **{"needs_attention": False, **values},
+            )
+            .on_conflict_do_update(index_elements=["channel_id"], set_=values)
+        )
+        try:
+            await self.db.run_write(lambda conn: conn.execute(stmt))
+        except sa.exc.IntegrityError:
+            pass  # the channel was deleted meanwhile: nothing to report on
+        except Exception:
+            # Health is a report, never a reason to fail the send or the webhook it describes.
+            log.warning("channel health not recorded", channel_id=channel.channel_id, exc_info=True)
+
+
+async def report(
+    db: Database, tenant_id: str | None = None, visible: Callable[[str], bool] | None = None
+) -> dict[str, dict[str, Any]]:
+    """channel id → its health, for the channels that have any (of one tenant, or those visible)."""
+    stmt = sa.select(channel_health).order_by(h.channel_id)
+    if tenant_id is not None:
+        stmt = stmt.where(h.tenant_id == tenant_id)
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return {r.channel_id: _public(r) for r in rows if visible is None or visible(r.tenant_id)}
+
+
+async def annotate(
+    db: Database, validation: dict[str, Any], tenant_id: str | None, visible: Callable[[str], bool]
+) -> dict[str, Any]:
+    """Add each channel's last inbound and send outcome to a validation report, and warn about
+    channels whose provider refused their credentials."""
+    channels = await report(db, tenant_id, visible)
+    validation["channels"] = channels
+    for channel_id, health in channels.items():
+        if health["needs_attention"]:
+            validation["warnings"].append(
+                {
+                    "code": "channel_needs_attention",
+                    "message": f"Channel '{channel_id}' needs attention: {health['attention_reason']}",
+                    "object_type": "channel",
+                    "object_id": channel_id,
+                }
+            )
+    return validation
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = as_utc(value)
+    return value.isoformat() if value else None
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return {
+        "last_inbound_at": _iso(row.last_inbound_at),
+        "last_send_at": _iso(row.last_send_at),
+        "last_send_status": row.last_send_status,
+        "last_send_error": row.last_send_error,
+        "last_send_code": row.last_send_code,
+        "needs_attention": bool(row.needs_attention),
+        "attention_reason": row.attention_reason,
+    }

@@ -1,0 +1,105 @@
+"""Random bodies, headers and encodings at every webhook: never a 5xx, never a stored row unsigned."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from frontdesk.app import create_app
+from frontdesk.runtime import Runtime
+from frontdesk.store.tables import messages
+from tests.conftest import make_settings
+from tests.helpers import setup_webchat
+from tests.providers import add_meta_channel, add_twilio_channel, whatsapp_text
+
+PATHS = [
+    "/webhooks/meta",
+    "/webhook",
+    "/webhooks/twilio",
+    "/api/v1/channels/whatsapp/webhook",
+    "/webhooks/twilio/voice",
+]
+CONTENT_TYPES = [
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "text/plain",
+    "application/json; charset=latin-1",
+    "multipart/form-data; boundary=x",
+    "",
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _near_miss(value: object) -> bytes:
+    """A real WhatsApp payload with one part replaced: the shapes a parser actually meets."""
+    body = whatsapp_text("hello", "wamid.fuzz")
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["text"] = value
+    return json.dumps(body, default=str).encode()
+
+
+bodies = st.one_of(
+    st.binary(max_size=300),
+    json_values.map(lambda v: json.dumps(v, default=str).encode()),
+    json_values.map(_near_miss),
+    st.dictionaries(st.text(max_size=12), st.text(max_size=30), max_size=8).map(
+        lambda d: "&".join(f"{k}={v}" for k, v in d.items()).encode("utf-8", "surrogatepass")
+    ),
+)
+headers = st.fixed_dictionaries(
+    {"content-type": st.sampled_from(CONTENT_TYPES)},
+    optional={
+        "x-hub-signature-256": st.one_of(st.text(max_size=80), st.just("sha256=" + "0" * 64)),
+        "x-twilio-signature": st.text(max_size=40),
+    },
+).map(lambda h: {k: v.encode("latin-1", "replace") for k, v in h.items()})
+
+
+def test_fuzzed_webhooks_never_fail_the_server_or_store_anything(database_url: str) -> None:
+    # Synchronous on purpose: hypothesis drives the examples, each one run on this test's own loop.
+    loop = asyncio.new_event_loop()
+    rt = Runtime(make_settings(database_url))
+    loop.run_until_complete(_prepare(rt))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime=rt)), base_url="http://t")
+    seen: set[int] = set()
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(path=st.sampled_from(PATHS), body=bodies, hdrs=headers, query=st.text(max_size=30))
+    def check(path: str, body: bytes, hdrs: dict[str, bytes], query: str) -> None:
+        r = loop.run_until_complete(client.post(path, params={"q": query}, content=body, headers=hdrs))
+        seen.add(r.status_code)
+        assert r.status_code < 500, (path, body, hdrs, r.text)
+        if r.status_code >= 400:
+            assert r.headers["content-type"].startswith("application/json") and "Traceback" not in r.text
+
+    try:
+        check()
+        assert loop.run_until_complete(_count(rt)) == 0
+        assert seen <= {400, 401, 403, 404, 413, 422}, seen
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.run_until_complete(rt.stop())
+        loop.close()
+
+
+async def _prepare(rt: Runtime) -> None:
+    await rt.start()
+    await setup_webchat(rt)
+    await add_meta_channel(rt, "http://127.0.0.1:9")
+    await add_twilio_channel(rt, "http://127.0.0.1:9", number="+14123456789")
+    await add_twilio_channel(
+        rt, "http://127.0.0.1:9", channel_id="v", channel_type="voice", number="+14123456780"
+    )
+
+
+async def _count(rt: Runtime) -> int:
+    async with rt.db.read() as conn:
+        return (await conn.execute(sa.select(sa.func.count()).select_from(messages))).scalar()
