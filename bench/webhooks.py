@@ -372,12 +372,17 @@ async def open_loop(
         task = asyncio.create_task(one(at, data))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+    pending: set[asyncio.Task] = set()
     if tasks:
-        await asyncio.wait(tasks, timeout=PHASE_TIMEOUT)
+        _, pending = await asyncio.wait(set(tasks), timeout=PHASE_TIMEOUT)
     phase.ended = time.perf_counter()
     phase.cpu = cpu.stop()
-    if tasks:
-        raise BenchError(f"{phase.name}: {len(tasks)} requests unanswered {PHASE_TIMEOUT:.0f}s after the end")
+    for task in pending:
+        task.cancel()
+    if pending:
+        raise BenchError(
+            f"{phase.name}: {len(pending)} requests unanswered {PHASE_TIMEOUT:.0f}s after the end"
+        )
     phase.built_late = feed.built_late
     return phase
 
@@ -637,6 +642,11 @@ def run_baseline(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------- report
 
 
+def per_core(figures: dict[str, Any]) -> float:
+    ms = figures.get("server_cpu_ms_per_webhook") or 0.0
+    return 1000 / ms if ms else 0.0
+
+
 def render(results: dict[str, Any], args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -683,6 +693,9 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> None:
         row("  ÷ bare Starlette requests/s", lambda r: f"{r['baseline_ratio']:.3f}")
         row("  same, per server CPU second", lambda r: f"{r['baseline_ratio_per_cpu']:.3f}")
     row("server CPU ms per webhook", lambda r: f"{r['saturation']['server_cpu_ms_per_webhook']:.3f}")
+    # What one whole core would accept at that cost: the figure to read when other load on the
+    # machine kept the server's core from being saturated ("other" high).
+    row("  → webhooks/s per full core", lambda r: f"{per_core(r['saturation']):,.0f}")
     row("ack p50 / p99 ms", pair("saturation", "ack_p50_ms", "ack_p99_ms"))
     row("CPU % server / load gen / other", lambda r: _cpu(r["saturation"]), "other ≈ 0")
     section(f"acceptance, workers off: fixed rate (open loop, {args.rate:g}/s, {args.rate_duration:g} s)")
@@ -716,6 +729,10 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> None:
             return lambda r: get(r["with_workers"]) if r.get("with_workers") else "-"
 
         row("accepted webhooks/s", w(lambda x: f"{x['saturation']['accepted_per_s']:,.0f}"))
+        row(
+            "server CPU ms per webhook (incl. turns)",
+            w(lambda x: f"{x['saturation']['server_cpu_ms_per_webhook']:.3f}"),
+        )
         row("ack p50 / p99 ms", w(pair("saturation", "ack_p50_ms", "ack_p99_ms")))
         row(
             "turns processed / failed in the window",
@@ -834,6 +851,7 @@ def main(argv: list[str] | None = None) -> int:
         run = results.get(name)
         if run is None:
             continue
+        run["saturation"]["webhooks_per_core_s"] = round(per_core(run["saturation"]))
         run["targets"] = {
             "saturation_accepted_per_s": TARGETS[name],
             "saturation_met": run["saturation"]["accepted_per_s"] >= TARGETS[name],

@@ -52,7 +52,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from frontdesk.api.limits import BodySizeLimit
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (config_routes, conversations, webchat, webhooks, voice, messaging, config_compat, compat):
+    # Provider webhooks first: the busiest paths match after the fewest route checks.
+    for module in (webhooks, voice, webchat, config_routes, conversations, messaging, config_compat, compat):
         app.include_router(module.router)
     from frontdesk.api import records as records_api
 

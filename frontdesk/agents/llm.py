@@ -102,9 +102,9 @@ class LlmAgent(Agent):
             return self._fallback(steps, effects, "the model's reply was empty")
         reason = None
         if handoff:
-            reason = f"handoff requested by the agent: {handoff}"
+            reason = str(handoff)  # the tool's reason, as the model wrote it
         elif answer.needs_human:
-            reason = f"the agent asked for a person: {answer.reason or 'no reason given'}"
+            reason = answer.reason.strip() or "the agent asked for a person"
         return AgentReply(
             texts=[text or self.settings.handoff_text],
             confidence=answer.confidence,

@@ -118,23 +118,14 @@ class RemoteAgent(Agent):
         url = self.settings.url
         if not url:
             return self._fallback(
-                {"type": "remote_call", "url_host": None, "status": None, "latency_ms": 0, "attempts": 0},
+                _step(None, attempts=0),
                 "no config.url (an Azure AI Foundry agent needs a bridge speaking the remote agent "
                 "contract, see docs/remote-agents.md)",
             )
         try:
             secret = agent_secret(self.rt, self.info, "secret")
         except ConfigError as exc:  # the secret key changed under the stored secret
-            return self._fallback(
-                {
-                    "type": "remote_call",
-                    "url_host": _host(url),
-                    "status": None,
-                    "latency_ms": 0,
-                    "attempts": 0,
-                },
-                exc.message,
-            )
+            return self._fallback(_step(url, attempts=0), exc.message)
         body = json.dumps(await self.payload(turn), separators=(",", ":"), ensure_ascii=False).encode()
         last = turn.new_messages[-1].id if turn.new_messages else 0
         msg_id = "msg_" + hashlib.sha256(f"{turn.conversation_id}:{last}".encode()).hexdigest()[:24]
@@ -161,11 +152,12 @@ class RemoteAgent(Agent):
     ) -> tuple[dict[str, Any], bytes | None]:
         """POST with retries: (the trace step, the 2xx body or None)."""
         allow = allow_list(self.rt.settings)
-        step: dict[str, Any] = {"type": "remote_call", "url_host": _host(url), "status": None}
+        step = _step(url)
         started = time.monotonic()
         attempts = 0
         while True:
             attempts += 1
+            step["status"] = None
             headers = {"content-type": "application/json", "user-agent": "frontdesk-remote-agent/1"}
             headers.update(webhook_signing.headers(secret, msg_id, body))
             retry = False
@@ -206,6 +198,13 @@ class RemoteAgent(Agent):
             trace=[step],
             error=error,
         )
+
+
+def _step(url: str | None, **done: Any) -> dict[str, Any]:
+    step: dict[str, Any] = {"type": "remote_call", "url_host": _host(url) if url else None, "status": None}
+    if done:
+        step.update(latency_ms=0, **done)
+    return step
 
 
 def _host(url: str) -> str | None:

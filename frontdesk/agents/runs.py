@@ -4,7 +4,7 @@ Every agent kind is recorded the same way, from its ``AgentReply.trace`` (a list
 a ``type``). The row is written in the turn's own transaction (see ``pipeline/turn.py``), so a run
 costs no extra round trip. Log lines follow the format the earlier system's operators grep for::
 
-    [TRACE] Run started: run_id=run_… | agent=asst_x | kind=llm | user=3f2a… | message_id=42
+    [TRACE] Run started: run_id=run_… agent=asst_x | user=3f2a… | kind=llm | message_id=42 | …
     [TRACE] LLM call: iteration=1 | model=gpt-4o-mini | latency=812.4ms | tokens=512/40 | tool_calls=…
     [TRACE] Tool call: search_knowledge | args={…} | latency=3.1ms | success=True
     [TRACE] Run finished: run_id=run_… | success=True | latency=1234.56ms | tools=1 | errors=0 | …
@@ -51,8 +51,8 @@ class RunRecorder:
         self.logged = Redactor(key, reveal=rt.settings.log_pii)
         self.row: dict[str, Any] | None = None
         log.info(
-            f"[TRACE] Run started: run_id={self.run_id} | agent={agent.agent_id} | kind={agent.kind} | "
-            f"user={self.logged.user(turn.contact_address or turn.contact_id)} | "
+            f"[TRACE] Run started: run_id={self.run_id} agent={agent.agent_id} | "
+            f"user={self.logged.user(turn.contact_address or turn.contact_id)} | kind={agent.kind} | "
             f"conversation={turn.conversation_id} | message_id={turn.new_messages[-1].id} | "
             f"text={self.logged.message(turn.text)}"
         )

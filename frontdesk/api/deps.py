@@ -13,7 +13,8 @@ from frontdesk.security.tokens import Principal, principal_for
 _TOKEN_CACHE_SECONDS = 5.0
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool, a hop per request.
     return request.app.state.runtime
 
 

@@ -58,6 +58,7 @@ class RoutingCache:
         self.secrets = secrets
         self.ttl = ttl
         self._entries: dict[tuple, tuple[float, Any]] = {}
+        self._credentials: dict[str, dict[str, Any]] = {}
 
     def invalidate(self) -> None:
         self._entries.clear()
@@ -72,7 +73,14 @@ class RoutingCache:
         return value
 
     def credentials(self, channel: ChannelInfo) -> dict[str, Any]:
-        return self.secrets.decrypt_json(channel.credentials_token)
+        """The channel's decrypted credentials; decrypted once per stored value, not per webhook."""
+        token = channel.credentials_token
+        found = self._credentials.get(token)
+        if found is None:
+            if len(self._credentials) > 10_000:
+                self._credentials.clear()
+            found = self._credentials[token] = self.secrets.decrypt_json(token)
+        return dict(found)
 
     async def channel(self, channel_id: str) -> ChannelInfo | None:
         return await self._cached(
@@ -84,10 +92,17 @@ class RoutingCache:
         return await self._cached(("phone", phone), lambda: self._load_channel(where))
 
     async def channel_by_routing_key(self, provider: str, key: str) -> ChannelInfo | None:
-        where = sa.and_(
-            channels.c.provider == provider, channels.c.routing_key == key, channels.c.active.is_(True)
-        )
-        return await self._cached(("routing", provider, key), lambda: self._load_channel(where))
+        hit = self._entries.get(("routing", provider, key))
+        if hit is not None and hit[0] > time.monotonic():  # the hot path: skip building the query
+            return hit[1]
+
+        def load():  # type: ignore[no-untyped-def]
+            where = sa.and_(
+                channels.c.provider == provider, channels.c.routing_key == key, channels.c.active.is_(True)
+            )
+            return self._load_channel(where)
+
+        return await self._cached(("routing", provider, key), load)
 
     async def active_channels(self, provider: str) -> list[ChannelInfo]:
         """Every active channel of a provider (subscription handshakes check them all)."""

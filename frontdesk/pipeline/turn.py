@@ -18,6 +18,7 @@ from frontdesk.agents import runs
 from frontdesk.channels.formatting import render
 from frontdesk.model.config import FaqAgentSettings
 from frontdesk.model.messages import AgentReply, HistoryMessage, Turn
+from frontdesk.pipeline import turn_history
 from frontdesk.pipeline.outbox import deliver
 from frontdesk.pipeline.queue.base import Job
 from frontdesk.store.db import utcnow
@@ -58,13 +59,11 @@ _ADDRESS = (
     sa.select(contact_identities.c.address)
     .where(
         contact_identities.c.contact_id == conversations.c.contact_id,
-        contact_identities.c.provider
-        == sa.select(channels.c.provider)
-        .where(channels.c.channel_id == conversations.c.channel_id)
-        .scalar_subquery(),
+        contact_identities.c.provider == channels.c.provider,
     )
     .order_by(contact_identities.c.id)
     .limit(1)
+    .correlate(conversations, channels)
     .scalar_subquery()
 )
 _CONVERSATION = (
@@ -80,6 +79,7 @@ _CONVERSATION = (
         _ADDRESS.label("contact_address"),
     )
     .join(contacts, contacts.c.contact_id == conversations.c.contact_id)
+    .join(channels, channels.c.channel_id == conversations.c.channel_id)
     .where(conversations.c.conversation_id == sa.bindparam("cid"))
 )
 _PENDING = (
@@ -120,7 +120,7 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
         texts = [away] if away else []
     else:
         new = [HistoryMessage(r.id, "in", r.text, r.kind, r.created_at) for r in pending]
-        size = _history_size(agent_info)
+        size = turn_history.size(agent_info)
         turn = Turn(
             tenant_id=conv.tenant_id,
             agent_id=agent_info.agent_id,
@@ -129,7 +129,7 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
             conversation_id=conv.conversation_id,
             contact_id=conv.contact_id,
             new_messages=new,
-            history=await _history(rt, conv.conversation_id, pending[0].id, size),
+            history=await turn_history.own(rt, conv.conversation_id, pending[0].id, size),
             tenant=_tenant_view(tenant),
             agent_config=agent_info.config,
             agent_name=agent_info.agent_name,
@@ -138,7 +138,7 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
             contact_address=conv.contact_address or "",
             contact_name=conv.display_name,
             turn_id=turn_id,
-            cross_channel_history=await _cross_channel(rt, conv, size)
+            cross_channel_history=await turn_history.other_channels(rt, conv, size)
             if agent_info.config.get("cross_channel_history")
             else [],
         )
@@ -210,13 +210,14 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
 
 
 async def _reply(rt, agent_info, tenant, turn: Turn) -> AgentReply:  # type: ignore[no-untyped-def]
-    """The agent's reply; an agent that raises still answers the customer, with its fallback."""
-    agent = await rt.agents.build(rt, agent_info, tenant)
+    """The agent's reply; an agent that cannot be built or raises still answers, with its fallback."""
     try:
+        agent = await rt.agents.build(rt, agent_info, tenant)
         return await agent.reply(turn)
     except Exception as exc:
-        # Agents catch what they expect (llm: endpoint, tools, loop); this is a bug or a surprise.
-        # Retrying the job would only repeat it while the customer waits in silence.
+        # Agents catch what they expect (llm: endpoint, tools, loop); this is a bug, a stored
+        # configuration that no longer validates, or a surprise. Retrying the job would most likely
+        # repeat it while the customer waits in silence.
         log.exception("agent failed", agent_id=agent_info.agent_id, conversation_id=turn.conversation_id)
         error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         fallback = agent_info.config.get("fallback_text") or FaqAgentSettings().fallback_text
@@ -236,7 +237,7 @@ def guard(reply: AgentReply, agent_info) -> str | None:  # type: ignore[no-untyp
         return reply.reason or "the agent asked for a person"
     requested = reply.effects.get("handoff")
     if requested:
-        return f"handoff requested by the agent: {requested}"
+        return str(requested)
     threshold = _threshold(agent_info)
     if reply.confidence < threshold:
         return f"agent confidence {reply.confidence:.2f} is below the threshold {threshold:.2f}"
@@ -261,55 +262,6 @@ def _tenant_view(tenant) -> dict:  # type: ignore[no-untyped-def]
         "settings": tenant.settings,
         "revision": tenant.revision,
     }
-
-
-def _history_size(agent) -> int:  # type: ignore[no-untyped-def]
-    # The FAQ agent matches each new message on its own; it never reads the history.
-    default = 0 if agent.kind == "faq" else 10
-    return int(agent.config.get("history_messages", default))
-
-
-_c = conversations.c
-_CROSS_CHANNEL = (
-    sa.select(m.id, m.direction, m.text, m.kind, m.created_at, channels.c.channel_type)
-    .join(conversations, _c.conversation_id == m.conversation_id)
-    .join(channels, channels.c.channel_id == _c.channel_id)
-    .where(
-        _c.tenant_id == sa.bindparam("tid"),
-        _c.contact_id == sa.bindparam("contact"),
-        _c.conversation_id != sa.bindparam("cid"),
-    )
-    .order_by(m.created_at.desc(), m.id.desc())
-    .limit(sa.bindparam("n"))
-)
-
-
-async def _cross_channel(rt, conv, limit: int) -> list[tuple[str, HistoryMessage]]:  # type: ignore[no-untyped-def]
-    """The contact's last ``limit`` messages in the tenant's other conversations, oldest first."""
-    if limit <= 0:
-        return []
-    params = {"tid": conv.tenant_id, "contact": conv.contact_id, "cid": conv.conversation_id, "n": limit}
-    rows = await rt.db.run_read(lambda conn: conn.execute(_CROSS_CHANNEL, params).all())
-    return [
-        (r.channel_type, HistoryMessage(r.id, r.direction, r.text, r.kind, r.created_at))
-        for r in reversed(rows)
-    ]
-
-
-_HISTORY = (
-    sa.select(m.id, m.direction, m.text, m.kind, m.created_at)
-    .where(m.conversation_id == sa.bindparam("cid"), m.id < sa.bindparam("before"))
-    .order_by(m.id.desc())
-    .limit(sa.bindparam("n"))
-)
-
-
-async def _history(rt, conversation_id: str, before_id: int, limit: int) -> list[HistoryMessage]:  # type: ignore[no-untyped-def]
-    if limit <= 0:
-        return []
-    params = {"cid": conversation_id, "before": before_id, "n": limit}
-    rows = await rt.db.run_read(lambda conn: conn.execute(_HISTORY, params).all())
-    return [HistoryMessage(r.id, r.direction, r.text, r.kind, r.created_at) for r in reversed(rows)]
 
 
 async def _recipient(rt, contact_id: str, provider: str) -> str:  # type: ignore[no-untyped-def]

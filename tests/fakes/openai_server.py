@@ -44,6 +44,7 @@ class FakeOpenAI:
         self.base_url = ""  # set while serving
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.urls: list[str] = []  # path and query of each request
         self.errors: list[str] = []  # what a ``handler`` raised
         self._ids = itertools.count(1)
 
@@ -109,6 +110,7 @@ class FakeOpenAI:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
+        self.urls.append(f"{request.url.path}?{request.url.query}" if request.url.query else request.url.path)
         if self.latency:
             await asyncio.sleep(self.latency)
         failure = self.failures.popleft() if self.failures else None

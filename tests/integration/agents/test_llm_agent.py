@@ -75,7 +75,7 @@ async def test_handoff_tool_flags_the_conversation(runtime, fake_llm: FakeOpenAI
     assert rows[0].text == "I've asked a colleague to call you back about the price."
     conv = await conversation(runtime, got.conversation_id)
     assert conv.needs_human is True
-    assert conv.needs_human_reason == "handoff requested by the agent: customer wants to negotiate the price"
+    assert conv.needs_human_reason == "customer wants to negotiate the price"
     [run] = await runs_of(runtime, got.conversation_id)
     assert run["handoff"] is True and run["handoff_reason"] == conv.needs_human_reason
 
@@ -106,7 +106,7 @@ async def test_model_asking_for_a_person_flags_the_conversation(runtime, fake_ll
     got = await say(runtime, ids["channel_id"], "can you do a vegan menu for 300?")
     await replies(runtime, got.conversation_id)
     conv = await conversation(runtime, got.conversation_id)
-    assert conv.needs_human_reason == "the agent asked for a person: custom menu"
+    assert conv.needs_human_reason == "custom menu"
 
 
 async def test_history_goes_to_the_model(runtime, fake_llm: FakeOpenAI) -> None:
@@ -164,3 +164,43 @@ async def test_history_is_trimmed_to_the_budget(runtime, fake_llm: FakeOpenAI) -
     sent = [(m["role"], m["content"]) for m in fake_llm.requests[1]["messages"] if m["role"] != "system"]
     # 20 + 25 characters do not fit in 30: the older message goes, the newer one stays.
     assert sent == [("assistant", "A" * 25), ("user", "and now?")]
+
+
+async def test_azure_openai_deployment(runtime, fake_llm: FakeOpenAI, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FD_TEST_AZURE_KEY", "azure-key-1")
+    endpoint = fake_llm.base_url.removesuffix("/v1")
+    azure = {"endpoint": endpoint, "deployment": "gpt4o-prod", "api_version": "2024-10-21"}
+    ids = await setup_llm(
+        runtime,
+        fake_llm.base_url,
+        config={"azure": azure, "api_key_env": "FD_TEST_AZURE_KEY", "base_url": None},
+    )
+    fake_llm.push(fake_llm.answer("Hello from Azure", 0.9))
+    got = await say(runtime, ids["channel_id"], "hi")
+    rows = await replies(runtime, got.conversation_id)
+    assert rows[0].text == "Hello from Azure"
+    assert fake_llm.urls == ["/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21"]
+    assert fake_llm.headers[0]["api-key"] == "azure-key-1"
+    [run] = await runs_of(runtime, got.conversation_id)
+    assert run["model"] == "gpt4o-prod"
+
+
+async def test_tools_get_the_customers_address(runtime, fake_llm: FakeOpenAI, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from frontdesk.agents import llm_tools
+    from frontdesk.agents.tools import BUILTIN, Tool
+
+    async def whoami(ctx, args):  # type: ignore[no-untyped-def]
+        return {"address": ctx.contact_address, "contact_id": ctx.contact_id, "tz": str(ctx.now.tzinfo)}
+
+    tool = Tool("whoami", "Who is writing", {"type": "object", "properties": {}}, whoami)
+    monkeypatch.setattr(llm_tools, "BUILTIN", {**BUILTIN, "whoami": tool})
+    ids = await setup_llm(runtime, fake_llm.base_url, config={"tools": ["whoami"]})
+    for sender in ("+14155550101", "+14155550102"):
+        fake_llm.push(fake_llm.tool_call("whoami"), fake_llm.answer("ok", 0.9))
+        got = await say(runtime, ids["channel_id"], "hello", sender=sender)
+        await replies(runtime, got.conversation_id)
+        result = json.loads(
+            [m for m in fake_llm.requests[-1]["messages"] if m["role"] == "tool"][-1]["content"]
+        )
+        conv = await conversation(runtime, got.conversation_id)
+        assert result == {"address": sender, "contact_id": conv.contact_id, "tz": "Europe/Paris"}

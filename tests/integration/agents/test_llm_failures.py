@@ -170,3 +170,23 @@ async def test_endpoint_on_a_private_address_is_refused(database_url: str, fake_
         assert fake_llm.requests == []
     finally:
         await rt.stop()
+
+
+async def test_any_agent_that_raises_still_answers(runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from frontdesk.agents.faq import FaqAgent
+    from frontdesk.model.messages import InboundMessage
+    from tests.helpers import setup_webchat
+
+    async def broken(self, turn):  # type: ignore[no-untyped-def]
+        raise KeyError("entry_id")
+
+    monkeypatch.setattr(FaqAgent, "reply", broken)
+    ids = await setup_webchat(runtime, config={"fallback_text": FALLBACK})
+    channel = await runtime.cache.channel(ids["channel_id"])
+    got = await runtime.ingest.message(channel, InboundMessage("x1", "v", "opening hours?"))
+    rows = await replies(runtime, got.conversation_id)
+    assert [r.text for r in rows] == [FALLBACK]
+    conv = await conversation(runtime, got.conversation_id)
+    assert conv.needs_human_reason == "the agent failed: KeyError: 'entry_id'"
+    [run] = await runs_of(runtime, got.conversation_id)
+    assert run["agent_kind"] == "faq" and run["status"] == "error" and run["error"] == "KeyError: 'entry_id'"

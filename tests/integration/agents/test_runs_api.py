@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -119,7 +120,7 @@ async def test_trace_log_lines(
     finally:
         await rt.stop()
     started = next(line for line in lines if line.startswith("[TRACE] Run started: run_id=run_"))
-    assert f"agent={ids['agent_id']}" in started
+    assert re.match(rf"\[TRACE\] Run started: run_id=run_\w+ agent={ids['agent_id']} \| user=\S+ \|", started)
     assert lines[-1].startswith("[TRACE] Run finished: run_id=") and "success=True" in lines[-1]
     tool = next(line for line in lines if line.startswith("[TRACE] Tool call: search_knowledge"))
     assert any(line.startswith("[TRACE] LLM call: iteration=2") for line in lines)

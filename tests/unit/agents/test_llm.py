@@ -125,7 +125,7 @@ async def test_handoff_tool_sets_the_effect() -> None:
 
     reply = await agent(FunctionModel(model), tools=["handoff_to_human"]).reply(turn("manager please"))
     assert reply.effects == {"handoff": "wants a manager"}
-    assert reply.handoff is True and reply.reason == "handoff requested by the agent: wants a manager"
+    assert reply.handoff is True and reply.reason == "wants a manager"
     assert reply.texts == ["A colleague will contact you shortly."]
 
 
@@ -134,7 +134,7 @@ async def test_needs_human_from_the_answer() -> None:
         lambda m, i: final("Let me check.", 0.7, needs_human=True, reason="allergy question")
     )
     reply = await agent(model).reply(turn())
-    assert reply.handoff is True and reply.reason == "the agent asked for a person: allergy question"
+    assert reply.handoff is True and reply.reason == "allergy question"
 
 
 async def test_empty_answer_falls_back() -> None:
