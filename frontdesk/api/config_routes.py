@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from frontdesk.api.deps import get_principal, get_runtime
+from frontdesk.api.deps import get_principal
 from frontdesk.config import yaml_io
 from frontdesk.config.repository import KINDS
 from frontdesk.config.service import ConfigService
@@ -28,8 +28,8 @@ Limit = Query(100, ge=1, le=MAX_LIMIT, description=f"page size, at most {MAX_LIM
 TenantQ = Query(None, description="only this tenant (admin tokens; a tenant token sees its own only)")
 
 
-def service(request: Request) -> ConfigService:
-    return get_runtime(request).config
+async def service(request: Request) -> ConfigService:
+    return request.app.state.runtime.config
 
 
 def body_schema(model: type[Any], *, partial: bool) -> dict[str, Any]:
