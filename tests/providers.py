@@ -91,12 +91,7 @@ async def add_meta_channel(
         },
         principal=SYSTEM,
     )
-    await rt.config.create(
-        "mapping",
-        {"agent_id": agent_id, "channel_id": channel_id, "is_primary": True, "tenant_id": tenant_id},
-        principal=SYSTEM,
-    )
-    return channel_id
+    return await _route(rt, agent_id, channel_id, tenant_id)
 
 
 async def add_twilio_channel(
@@ -124,6 +119,10 @@ async def add_twilio_channel(
         },
         principal=SYSTEM,
     )
+    return await _route(rt, agent_id, channel_id, tenant_id)
+
+
+async def _route(rt, agent_id: str, channel_id: str, tenant_id: str) -> str:  # type: ignore[no-untyped-def]
     await rt.config.create(
         "mapping",
         {"agent_id": agent_id, "channel_id": channel_id, "is_primary": True, "tenant_id": tenant_id},
