@@ -16,17 +16,22 @@ FAQ = [
 ]
 
 
-async def setup_webchat(rt, tenant_id: str = "default", prefix: str = "t", faq=FAQ, **agent) -> dict:  # type: ignore[no-untyped-def]
-    """Create (in ``tenant_id``) a web chat channel routed to an FAQ agent; return their ids."""
-    if tenant_id != "default":
+async def setup_webchat(  # type: ignore[no-untyped-def]
+    rt, tenant_id: str = "default", prefix: str = "t", faq=FAQ, *, kind: str = "faq", new_tenant=None, **agent
+) -> dict:
+    """Create (in ``tenant_id``) a web chat channel routed to an agent (FAQ unless ``kind`` says
+    otherwise, id ``<prefix>_<kind>``); return their ids."""
+    if new_tenant is None:
+        new_tenant = tenant_id != "default"
+    if new_tenant:
         await rt.config.create(
             "tenant", {"tenant_id": tenant_id, "name": tenant_id.title()}, principal=SYSTEM
         )
-    agent_id = f"{prefix}_faq"
+    agent_id = f"{prefix}_{kind}"
     channel_id = f"{prefix}_web"
     await rt.config.create(
         "agent",
-        {"agent_id": agent_id, "agent_name": "FAQ", "kind": "faq", "tenant_id": tenant_id, **agent},
+        {"agent_id": agent_id, "agent_name": "FAQ", "kind": kind, "tenant_id": tenant_id, **agent},
         principal=SYSTEM,
     )
     await rt.config.create(

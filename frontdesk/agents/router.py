@@ -26,7 +26,7 @@ from frontdesk.agents.intent import HUMAN, Classification, LlmFailed, RouterSett
 from frontdesk.config.agent_secrets import agent_secret
 from frontdesk.errors import ConfigError
 from frontdesk.model.messages import AgentReply, Turn
-from frontdesk.pipeline.cache import AgentInfo
+from frontdesk.pipeline.cache import AgentInfo, agent_info
 from frontdesk.security.ssrf import OutboundError, allow_list, fetch
 from frontdesk.store.db import utcnow
 from frontdesk.store.tables import agents
@@ -156,15 +156,7 @@ class RouterAgent(Agent):
             or row.agent_id == self.info.agent_id
         ):
             return None
-        return AgentInfo(
-            agent_id=row.agent_id,
-            tenant_id=row.tenant_id,
-            agent_name=row.agent_name,
-            kind=row.kind,
-            status=row.status,
-            config=row.config or {},
-            description=row.description or "",
-        )
+        return agent_info(row)
 
     def _to_person(self, chosen: Classification, reason: str) -> AgentReply:
         return AgentReply(

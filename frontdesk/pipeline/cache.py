@@ -156,17 +156,7 @@ class RoutingCache:
         )
         async with self.db.read() as conn:
             row = (await conn.execute(stmt)).first()
-        if row is None:
-            return None
-        return AgentInfo(
-            agent_id=row.agent_id,
-            tenant_id=row.tenant_id,
-            agent_name=row.agent_name,
-            kind=row.kind,
-            status=row.status,
-            config=row.config or {},
-            description=row.description or "",
-        )
+        return None if row is None else agent_info(row)
 
 
 def _channel_info(row: Any) -> ChannelInfo:
@@ -180,4 +170,17 @@ def _channel_info(row: Any) -> ChannelInfo:
         active=row.active,
         settings=row.settings or {},
         credentials_token=row.credentials or "",
+    )
+
+
+def agent_info(row: Any) -> AgentInfo:
+    """The hot path's view of an ``agents`` row."""
+    return AgentInfo(
+        agent_id=row.agent_id,
+        tenant_id=row.tenant_id,
+        agent_name=row.agent_name,
+        kind=row.kind,
+        status=row.status,
+        config=row.config or {},
+        description=row.description or "",
     )

@@ -16,7 +16,7 @@ from frontdesk.store.runs import agent_runs
 from frontdesk.store.tables import conversations
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers import FAQ, outbound, wait_for
+from tests.helpers import FAQ, outbound, setup_webchat, wait_for
 
 PROFILE = {
     "description": "wedding planning in Springfield",
@@ -63,49 +63,25 @@ async def setup_llm(
         await rt.config.update("tenant", "default", tenant, principal=SYSTEM)
     else:
         await rt.config.create("tenant", {"tenant_id": tenant_id, **tenant}, principal=SYSTEM)
-    agent_id, channel_id = f"{prefix}_llm", f"{prefix}_web"
-    await rt.config.create(
-        "agent",
-        {
-            "agent_id": agent_id,
-            "agent_name": "Ava",
-            "kind": "llm",
-            "tenant_id": tenant_id,
-            "config": {
-                "base_url": base_url,
-                "model": "fake-model",
-                "max_retries": 0,
-                "timeout_seconds": 5,
-                "tools": ["search_knowledge", "handoff_to_human"],
-                "fallback_text": "Sorry, a colleague will get back to you.",
-                **(config or {}),
-            },
+    # The tenant exists by now (made or updated above with the business profile).
+    return await setup_webchat(
+        rt,
+        tenant_id,
+        prefix,
+        faq,
+        kind="llm",
+        new_tenant=False,
+        agent_name="Ava",
+        config={
+            "base_url": base_url,
+            "model": "fake-model",
+            "max_retries": 0,
+            "timeout_seconds": 5,
+            "tools": ["search_knowledge", "handoff_to_human"],
+            "fallback_text": "Sorry, a colleague will get back to you.",
+            **(config or {}),
         },
-        principal=SYSTEM,
     )
-    await rt.config.create(
-        "channel",
-        {
-            "channel_id": channel_id,
-            "channel_name": "Web chat",
-            "channel_type": "webchat",
-            "provider": "webchat",
-            "tenant_id": tenant_id,
-        },
-        principal=SYSTEM,
-    )
-    await rt.config.create(
-        "mapping",
-        {"agent_id": agent_id, "channel_id": channel_id, "is_primary": True, "tenant_id": tenant_id},
-        principal=SYSTEM,
-    )
-    for question, answer, tags in faq:
-        await rt.config.create(
-            "knowledge",
-            {"question": question, "answer": answer, "tags": tags, "tenant_id": tenant_id},
-            principal=SYSTEM,
-        )
-    return {"agent_id": agent_id, "channel_id": channel_id, "tenant_id": tenant_id}
 
 
 async def say(
