@@ -12,6 +12,7 @@ import httpx
 import sqlalchemy as sa
 import structlog
 
+from frontdesk import gc_tuning
 from frontdesk.agents.registry import AgentRegistry
 from frontdesk.calendar.sync import CalendarSync
 from frontdesk.channels.health import ChannelHealth
@@ -61,6 +62,7 @@ class Runtime:
         if run:
             await self.workers.start()
             await self.calendar_sync.start()
+        gc_tuning.tune(self.settings.gc_threshold)
         self.started = True
 
     async def stop(self) -> None:

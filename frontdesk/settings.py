@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # Log phone numbers and message text in clear (debugging only); otherwise they are hashed or left out.
     log_pii: bool = False
     run_workers: bool = True
+    # First-generation GC threshold of a running server (see gc_tuning.py); 0 keeps Python's default.
+    gc_threshold: int = Field(default=50_000, ge=0)
 
     @property
     def is_sqlite(self) -> bool:

@@ -16,6 +16,9 @@ from cryptography.fernet import Fernet
 
 from frontdesk.settings import Settings
 
+# In-process runtimes of the tests leave the collector alone: freezing what one test holds would
+# keep it alive for the rest of the run (servers started as processes tune as usual).
+os.environ.setdefault("FRONTDESK_GC_THRESHOLD", "0")
 PG_URL = os.environ.get("FRONTDESK_TEST_POSTGRES_URL", "")
 SKIP_PG = (
     "set FRONTDESK_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) "

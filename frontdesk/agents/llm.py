@@ -17,20 +17,16 @@ from typing import Any
 
 import structlog
 from pydantic import BaseModel, Field, field_validator
-from pydantic_ai import Agent as ModelAgent
-from pydantic_ai import ToolOutput
 from pydantic_ai.exceptions import (
     ModelAPIError,
     ModelRequestTimeout,
     ModelTimeoutError,
     UnexpectedModelBehavior,
-    UsageLimitExceeded,
 )
 from pydantic_ai.models import Model
-from pydantic_ai.toolsets import FunctionToolset
-from pydantic_ai.usage import UsageLimits
+from pydantic_ai.tools import ToolDefinition
 
-from frontdesk.agents import history, llm_model, llm_tools, prompts
+from frontdesk.agents import history, llm_loop, llm_model, llm_tools, prompts
 from frontdesk.agents.base import Agent
 from frontdesk.agents.tools import ToolContext
 from frontdesk.model.llm_config import LlmAgentSettings
@@ -65,10 +61,14 @@ class Answer(BaseModel):
         return 0.0 if math.isnan(value) else min(1.0, max(0.0, value))
 
 
-# Built once: the per-turn parts (instructions, tools, model) are given to each run.
-_AGENT: ModelAgent[None, Answer] = ModelAgent(
-    output_type=ToolOutput(Answer, name=FINAL_ANSWER, description="Send your reply; end every turn with it."),
-    retries=1,
+OUTPUT = llm_loop.Output(
+    ToolDefinition(
+        name=FINAL_ANSWER,
+        parameters_json_schema=Answer.model_json_schema(),
+        description="Send your reply; end every turn with it.",
+        kind="output",
+    ),
+    Answer,
 )
 
 
@@ -143,22 +143,18 @@ class LlmAgent(Agent):
         if unknown:
             steps.append({"type": "warning", "message": f"unknown tool(s) skipped: {', '.join(unknown)}"})
             log.warning("unknown tools skipped", agent_id=self.info.agent_id, tools=unknown)
-        toolset = FunctionToolset(
-            [llm_tools.adapt(t, ctx, steps, self.redactor, settings.tool_timeout_seconds) for t in tools]
-        )
+        limit = settings.tool_timeout_seconds
         model = llm_model.RecordingModel(self._model or await self._build_model(), steps)
-        result = await _AGENT.run(
-            history.user_prompt(turn),
-            model=model,
+        return await llm_loop.run(
+            model,
             instructions=prompt.text,
-            message_history=history.history_messages(
-                turn, settings.history_messages, settings.max_history_chars
-            ),
-            toolsets=[toolset],
-            usage_limits=UsageLimits(request_limit=settings.max_iterations),
+            history=history.history_messages(turn, settings.history_messages, settings.max_history_chars),
+            prompt=history.user_prompt(turn),
+            tools=[llm_tools.adapt(t, ctx, steps, self.redactor, limit) for t in tools],
+            output=OUTPUT,
+            max_requests=settings.max_iterations,
             model_settings=llm_model.model_settings(settings),
         )
-        return result.output
 
     async def _build_model(self) -> Model:
         await llm_model.check_endpoint(self.rt, self.settings)
@@ -182,9 +178,7 @@ def _failure(exc: BaseException, settings: LlmAgentSettings) -> str:
     """What went wrong, in words a person taking over can act on."""
     if isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
         return _failure(exc.exceptions[0], settings)
-    if isinstance(exc, UsageLimitExceeded):
-        return f"the tool loop did not converge within {settings.max_iterations} model calls"
-    if isinstance(exc, llm_tools.ToolCrashed):
+    if isinstance(exc, llm_loop.LoopError | llm_tools.ToolCrashed):
         return exc.message
     if isinstance(exc, TimeoutError | ModelTimeoutError | ModelRequestTimeout):
         return f"the model did not answer within {settings.timeout_seconds:g}s"

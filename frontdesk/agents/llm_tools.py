@@ -1,4 +1,4 @@
-"""Frontdesk tools as pydantic-ai tools for one turn: timed, bounded, recorded, redacted.
+"""Frontdesk tools as the llm loop's tools for one turn: timed, bounded, recorded, redacted.
 
 A ``ToolError`` is a refusal the model should see (bad arguments, no free slot): it goes back to
 the model as a failed tool result and the run goes on. Anything else (a bug, a timeout) is a tool
@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 import structlog
-from pydantic_ai import Tool as ModelTool
-from pydantic_ai.exceptions import ToolFailed
+from pydantic_ai.tools import ToolDefinition
 
+from frontdesk.agents.llm_loop import LoopTool
 from frontdesk.agents.llm_model import describe
 from frontdesk.agents.tools import BUILTIN, Tool, ToolContext, ToolError
 from frontdesk.errors import FrontdeskError
@@ -49,10 +49,10 @@ async def resolve(rt: Any, tenant_id: str, names: list[str]) -> tuple[list[Tool]
 
 def adapt(
     tool: Tool, ctx: ToolContext, steps: list[dict[str, Any]], redactor: Redactor, timeout: float | None
-) -> ModelTool:
+) -> LoopTool:
     limit = timeout or tool.timeout_s
 
-    async def call(**args: Any) -> Any:
+    async def call(args: dict[str, Any]) -> Any:
         step: dict[str, Any] = {"type": "tool_call", "name": tool.name, "arguments": redactor.value(args)}
         started = time.perf_counter()
         try:
@@ -60,7 +60,7 @@ def adapt(
                 result = await tool.handler(ctx, args)
         except ToolError as exc:
             step["error"] = exc.message
-            raise ToolFailed(exc.message) from None
+            raise
         except TimeoutError:
             step["error"] = f"timed out after {limit:g}s"
             raise ToolCrashed(tool.name, step["error"]) from None
@@ -74,10 +74,10 @@ def adapt(
         step["result"] = summary(result, redactor)
         return result
 
-    # One at a time, in the order the model asked: several tools change bookings.
-    return ModelTool.from_schema(
-        call, name=tool.name, description=tool.description, json_schema=tool.parameters, sequential=True
+    definition = ToolDefinition(
+        name=tool.name, parameters_json_schema=tool.parameters, description=tool.description, sequential=True
     )
+    return LoopTool(definition, call)
 
 
 def summary(result: Any, redactor: Redactor) -> str:
