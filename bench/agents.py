@@ -214,14 +214,16 @@ async def throughput(rt: Any, channel: Any, conversations: int, duration: float,
     customers = [Conversation(rt, channel, f"tp-{i}") for i in range(conversations)]
     await asyncio.gather(*(c.turn() for c in customers))  # warm-up: every conversation exists
     done: list[float] = []
+    took: list[float] = []
     cpu = cpu_seconds()
     start = time.perf_counter()
     stop = start + duration
 
     async def loop(c: Conversation) -> None:
         while time.perf_counter() < stop:
-            await c.turn()
+            seconds, _ = await c.turn()
             done.append(time.perf_counter())
+            took.append(seconds)
 
     await asyncio.gather(*(loop(c) for c in customers))
     cpu = cpu_seconds() - cpu
@@ -236,6 +238,9 @@ async def throughput(rt: Any, channel: Any, conversations: int, duration: float,
         "fraction_of_ideal": round(rate / ideal, 3),
         "cpu_ms_per_turn": round(cpu / len(done) * 1000, 2) if done else None,
         "cores_used": round(cpu / (time.perf_counter() - start), 2),
+        # Per turn, ingest to reply committed, model latency included: what is above it is waiting.
+        "turn_p50_ms": pct(took, 0.5),
+        "turn_p99_ms": pct(took, 0.99),
         "failed_turns": failed,
     }
 
@@ -304,6 +309,7 @@ def render(name: str, result: dict[str, Any]) -> None:
         if t["cpu_ms_per_turn"]
         else "    (no turn completed)"
     )
+    print(f"    (turn, model latency included: p50 {t['turn_p50_ms']:.1f} ms, p99 {t['turn_p99_ms']:.1f} ms)")
     if t["failed_turns"]:
         print(f"  ({t['failed_turns']} of those turns fell back: see the agent_runs table)")
     print(f"  machine load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")

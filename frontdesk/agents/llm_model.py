@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import httpx
+from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.models.wrapper import WrapperModel
@@ -75,25 +76,20 @@ def client_key(settings: LlmAgentSettings, key: str | None) -> tuple:
     )
 
 
-def build_model(settings: LlmAgentSettings, key: str | None) -> Model:
-    """An OpenAI Chat Completions model for ``settings`` (Azure OpenAI when ``azure`` is set)."""
-    from openai import AsyncAzureOpenAI, AsyncOpenAI
-    from pydantic_ai.models.openai import OpenAIChatModel
-    from pydantic_ai.providers.azure import AzureProvider
-    from pydantic_ai.providers.openai import OpenAIProvider
+def build_model(settings: LlmAgentSettings, key: str | None, http: httpx.AsyncClient) -> Model:
+    """A Chat Completions model for ``settings`` (Azure OpenAI when ``azure`` is set) on ``http``'s pool."""
+    from frontdesk.agents.chat_completions import ChatCompletionsModel, Endpoint
 
-    common: dict[str, Any] = {
-        "api_key": key or KEYLESS,
-        "timeout": settings.timeout_seconds,
-        "max_retries": settings.max_retries,
-    }
-    if settings.azure is not None:
-        azure = AsyncAzureOpenAI(
-            azure_endpoint=settings.azure.endpoint, api_version=settings.azure.api_version, **common
-        )
-        return OpenAIChatModel(settings.azure.deployment, provider=AzureProvider(openai_client=azure))
-    client = AsyncOpenAI(base_url=settings.base_url, **common)
-    return OpenAIChatModel(settings.model_name, provider=OpenAIProvider(openai_client=client))
+    azure = settings.azure
+    if azure is not None:
+        endpoint = Endpoint.azure(azure.endpoint, azure.deployment, azure.api_version, key or KEYLESS)
+        name = azure.deployment
+    else:
+        endpoint = Endpoint.openai(settings.base_url, settings.model_name, key or KEYLESS)
+        name = settings.model_name
+    return ChatCompletionsModel(
+        endpoint, name, http=http, timeout=settings.timeout_seconds, max_retries=settings.max_retries
+    )
 
 
 def model_settings(settings: LlmAgentSettings) -> ModelSettings:
@@ -107,6 +103,11 @@ def model_settings(settings: LlmAgentSettings) -> ModelSettings:
 
 def describe(exc: BaseException) -> str:
     """An exception as one line for a trace and a reason (never a stack trace)."""
+    if isinstance(exc, ModelHTTPError):
+        body = exc.body
+        error = body.get("error") if isinstance(body, dict) else body
+        message = error.get("message") if isinstance(error, dict) else error
+        return " ".join(f"HTTP {exc.status_code}: {message or ''}".split())[:300]
     text = " ".join(str(exc).split())[:300]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import httpx2
 import sqlalchemy as sa
 
 from frontdesk.agents.base import Agent, UnavailableAgent
@@ -21,12 +22,16 @@ from frontdesk.store.db import Database
 from frontdesk.store.tables import knowledge
 
 MAX_MODELS = 256  # distinct (endpoint, model, key) clients kept; the oldest is dropped beyond
+# Model calls wait seconds for an answer: a turn in flight holds a connection that long, so the
+# pool is sized for many conversations at once, not for the quick calls of provider sends.
+MODEL_POOL = httpx2.Limits(max_connections=1000, max_keepalive_connections=256, keepalive_expiry=60)
 
 
 class AgentRegistry:
     def __init__(self) -> None:
         self._indexes: dict[str, tuple[int, KnowledgeIndex]] = {}
         self._models: dict[tuple, Any] = {}
+        self._http: httpx2.AsyncClient | None = None  # the model endpoints' connection pool
 
     def invalidate(self, tenant_id: str) -> None:
         self._indexes.pop(tenant_id, None)
@@ -57,7 +62,9 @@ class AgentRegistry:
             if len(self._models) >= MAX_MODELS:
                 # Not closed: a turn may still be using it; its pool goes with the last reference.
                 self._models.pop(next(iter(self._models)))
-            model = self._models[cache_key] = llm_model.build_model(settings, key)
+            if self._http is None:
+                self._http = httpx2.AsyncClient(limits=MODEL_POOL)
+            model = self._models[cache_key] = llm_model.build_model(settings, key, self._http)
         return model
 
     async def build(self, rt: Any, agent: AgentInfo, tenant: TenantInfo | None) -> Agent:
@@ -86,11 +93,10 @@ class AgentRegistry:
         return UnavailableAgent(agent.kind, fallback)
 
     async def aclose(self) -> None:
-        models, self._models = list(self._models.values()), {}
-        for model in models:
-            client = getattr(model, "client", None)
-            if client is not None:
-                await client.close()
+        self._models = {}
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
 
 
 def _optional(module: str, name: str) -> Any:

@@ -67,8 +67,9 @@ class FakeOpenAI:
         self.script.extend(specs)
 
     def fail(self, kind: str, times: int = 1) -> None:
-        """The next ``times`` requests fail: "500", "garbage" (200, a body that is not JSON), "timeout"."""
-        assert kind in ("500", "garbage", "timeout"), kind
+        """The next ``times`` requests fail: "500", "429" (Retry-After: 0), "400" (a request the
+        endpoint rejects), "garbage" (200, a body that is not JSON), "timeout"."""
+        assert kind in ("500", "429", "400", "garbage", "timeout"), kind
         self.failures.extend([kind] * times)
 
     # -- what was asked ----------------------------------------------------------------------------
@@ -116,6 +117,12 @@ class FakeOpenAI:
         failure = self.failures.popleft() if self.failures else None
         if failure == "500":
             return JSONResponse({"error": {"message": "fake: internal error", "type": "server_error"}}, 500)
+        if failure == "429":
+            error = {"error": {"message": "fake: rate limited", "type": "rate_limit_exceeded"}}
+            return JSONResponse(error, 429, headers={"retry-after": "0"})
+        if failure == "400":
+            error = {"error": {"message": "fake: invalid request", "type": "invalid_request_error"}}
+            return JSONResponse(error, 400)
         if failure == "garbage":
             return Response(b"<html>this is not JSON{", 200, media_type="application/json")
         if failure == "timeout":

@@ -49,7 +49,7 @@ def _closed_port() -> int:
 @pytest.mark.parametrize(
     ("failure", "error_part"),
     [
-        ("500", "ModelServerError"),
+        ("500", "HTTP 500: fake: internal error"),
         ("garbage", "Failed to decode response as JSON"),
         ("timeout", "the model"),
     ],
