@@ -76,7 +76,7 @@ async def outbound(rt, conversation_id: str) -> list:  # type: ignore[no-untyped
     async with rt.db.read() as conn:
         return (
             await conn.execute(
-                sa.select(m.id, m.text, m.status, m.turn_id, m.idempotency_key)
+                sa.select(m.id, m.text, m.status, m.turn_id, m.idempotency_key, m.payload)
                 .where(m.conversation_id == conversation_id, m.direction == "out")
                 .order_by(m.id)
             )

@@ -29,6 +29,7 @@ from pydantic_ai.tools import ToolDefinition
 from frontdesk.agents import history, llm_loop, llm_model, llm_tools, prompts
 from frontdesk.agents.base import Agent
 from frontdesk.agents.tools import ToolContext
+from frontdesk.channels.formatting import BUTTON_TITLE_CHARS, MAX_BUTTONS
 from frontdesk.model.llm_config import LlmAgentSettings
 from frontdesk.model.messages import AgentReply, Turn
 from frontdesk.pipeline.cache import AgentInfo, TenantInfo
@@ -49,6 +50,13 @@ class Answer(BaseModel):
         default=False, description="true when a person of the business should look at this conversation"
     )
     reason: str = Field(default="", description="why a person is needed, when needs_human is true")
+    buttons: list[str] = Field(
+        default_factory=list,
+        description=(
+            f"up to {MAX_BUTTONS} short choices (at most {BUTTON_TITLE_CHARS} characters each) the "
+            "customer can tap to answer, when the reply asks them to pick one; usually empty"
+        ),
+    )
 
     @field_validator("confidence", mode="before")
     @classmethod
@@ -59,6 +67,17 @@ class Answer(BaseModel):
         except (TypeError, ValueError):
             return 0.0
         return 0.0 if math.isnan(value) else min(1.0, max(0.0, value))
+
+    @field_validator("buttons", mode="before")
+    @classmethod
+    def _choices(cls, v: Any) -> list[str]:
+        # Kept to what every channel can show rather than failing the turn over a long label.
+        if not isinstance(v, list):
+            return []
+        titles = [
+            " ".join(str(t).split())[:BUTTON_TITLE_CHARS] for t in v if isinstance(t, str | int | float)
+        ]
+        return list(dict.fromkeys(t for t in titles if t))[:MAX_BUTTONS]
 
 
 OUTPUT = llm_loop.Output(
@@ -112,6 +131,7 @@ class LlmAgent(Agent):
             reason=reason,
             trace=steps,
             effects=effects,
+            buttons=answer.buttons,
         )
 
     async def _run(self, turn: Turn, steps: list[dict[str, Any]], effects: dict[str, Any]) -> Answer:

@@ -125,7 +125,7 @@ async def _conversation_id(rt: Runtime, channel: ChannelInfo, visitor: str) -> s
 
 
 _REPLIES_AFTER = (
-    sa.select(messages.c.id, messages.c.text, messages.c.created_at)
+    sa.select(messages.c.id, messages.c.text, messages.c.created_at, messages.c.payload)
     .where(
         messages.c.conversation_id == sa.bindparam("cid"),
         messages.c.direction == "out",
@@ -177,6 +177,9 @@ async def stream(
             with rt.notifier.subscribe(conversation_id) as wakeup:
                 for row in await _replies_after(rt, conversation_id, after):
                     data = {"id": row.id, "text": row.text, "created_at": row.created_at.isoformat()}
+                    choices = (row.payload or {}).get("buttons")
+                    if choices:  # the titles to offer; tapping one sends it as the visitor's text
+                        data["buttons"] = [c["title"] for c in choices]
                     yield f"id: {row.id}\nevent: message\ndata: {json.dumps(data)}\n\n"
                     after = row.id
                     last_sent = loop.time()

@@ -67,6 +67,31 @@ def render_buttons(
     return f"{text.rstrip()}\n\n{choices}" if text.strip() else choices
 
 
+# WhatsApp shows at most 3 reply buttons of 20 characters, under a body of at most 1024.
+MAX_BUTTONS = 3
+BUTTON_TITLE_CHARS = 20
+_BUTTON_BODY_LIMITS: dict[str, int] = {"whatsapp": 1024}
+
+
+def render_reply(
+    text: str, buttons: Sequence[str], channel_type: str, provider: str = ""
+) -> list[tuple[str, dict | None]]:
+    """The parts to send for one agent reply with its choices: (text, payload) each.
+
+    Where the channel shows buttons, the last part carries them (``{"buttons": [{id, title}]}``);
+    elsewhere, or when that part is too long to sit above buttons, they become a numbered list.
+    """
+    choices = [{"id": f"choice_{n}", "title": title} for n, title in enumerate(buttons, start=1)]
+    if choices and supports_buttons(channel_type, provider):
+        parts = render(text, channel_type, provider)
+        body_limit = _BUTTON_BODY_LIMITS.get(channel_type)
+        if parts and (body_limit is None or len(parts[-1]) <= body_limit):
+            return [(part, None) for part in parts[:-1]] + [(parts[-1], {"buttons": choices})]
+    if choices:
+        text = f"{text.rstrip()}\n\n" + "\n".join(f"{n}. {c['title']}" for n, c in enumerate(choices, 1))
+    return [(part, None) for part in render(text, channel_type, provider)]
+
+
 def render(text: str, channel_type: str, provider: str = "") -> list[str]:
     """The parts to send, in order, for one agent reply on this kind of channel."""
     limit = limit_for(channel_type, provider)
@@ -331,6 +356,7 @@ __all__ = [
     "markdown_to_text",
     "render",
     "render_buttons",
+    "render_reply",
     "sms_segments",
     "split_text",
     "supports_buttons",

@@ -132,3 +132,6 @@ class AgentReply:
     trace: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     effects: dict[str, Any] = field(default_factory=dict)
+    # Short choices the customer can tap, shown with the last text (a numbered list where the
+    # channel has no buttons).
+    buttons: list[str] = field(default_factory=list)

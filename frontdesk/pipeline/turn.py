@@ -8,6 +8,7 @@ crash finds its work done and sends nothing twice.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ import structlog
 from sqlalchemy import Connection
 
 from frontdesk.agents import runs
-from frontdesk.channels.formatting import render
+from frontdesk.channels.formatting import render_reply
 from frontdesk.model.config import FaqAgentSettings
 from frontdesk.model.messages import AgentReply, HistoryMessage, Turn
 from frontdesk.pipeline import turn_history
@@ -83,7 +84,7 @@ _CONVERSATION = (
     .where(conversations.c.conversation_id == sa.bindparam("cid"))
 )
 _PENDING = (
-    sa.select(m.id, m.direction, m.text, m.kind, m.created_at)
+    sa.select(m.id, m.direction, m.text, m.kind, m.created_at, m.provider_message_id)
     .where(m.conversation_id == sa.bindparam("cid"), m.direction == "in", m.turn_id.is_(None))
     .order_by(m.id)
 )
@@ -106,6 +107,7 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
     agent_info = await rt.cache.agent_for_channel(channel.channel_id)
     tenant = await rt.cache.tenant(conv.tenant_id)
     texts: list[str] = []
+    buttons: list[str] = []
     flag: str | None = None
     turn_id = f"{conv.conversation_id}:{pending[-1].id}"
     recorder: runs.RunRecorder | None = None
@@ -145,19 +147,27 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
         recorder = runs.RunRecorder(rt, turn, agent_info)
         reply = await _reply(rt, agent_info, tenant, turn)
         texts = [t for t in reply.texts if t and t.strip()]
+        buttons = reply.buttons
         flag = guard(reply, agent_info)
         recorder.finish(reply, flag)
     in_store = adapter.delivers_in_store
     # Formatted and split here, not at send time: each part is its own row with its own
     # idempotency key, so a part that failed is retried without sending the others again.
-    texts = [part for text in texts for part in render(text, channel.channel_type, channel.provider)]
+    parts = [
+        part
+        for i, text in enumerate(texts)
+        for part in render_reply(
+            text, buttons if i == len(texts) - 1 else (), channel.channel_type, channel.provider
+        )
+    ]
+    texts = [text for text, _ in parts]
     now = utcnow()
 
     def write(conn: Connection) -> None:
         marked = conn.execute(_MARK_ANSWERED, {"ids": [r.id for r in pending], "tid": turn_id, "now": now})
         if marked.rowcount != len(pending):
             raise Superseded
-        if texts:
+        if parts:
             conn.execute(
                 messages.insert(),
                 [
@@ -168,6 +178,7 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
                         "direction": "out",
                         "kind": "text",
                         "text": text,
+                        "payload": payload,
                         "idempotency_key": f"{turn_id}:{i}",
                         "turn_id": turn_id,
                         "status": "sent" if in_store else "queued",
@@ -175,7 +186,7 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
                         "created_at": now,
                         "updated_at": now,
                     }
-                    for i, text in enumerate(texts)
+                    for i, (text, payload) in enumerate(parts)
                 ],
             )
         values: dict = {}
@@ -206,7 +217,29 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
     if flag:
         log.info("conversation needs a human", conversation_id=conv.conversation_id, reason=flag)
     rt.notifier.publish(conv.conversation_id)
+    if texts and not in_store:
+        read_receipt(rt, channel, adapter, pending[-1].provider_message_id)
     return in_store
+
+
+_receipts: set[asyncio.Task] = set()  # held until done: the loop keeps only weak references
+
+
+def read_receipt(rt, channel: Any, adapter: Any, provider_message_id: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Tell the provider the customer's latest message was read (WhatsApp's blue ticks), once the
+    agent has answered it. Best effort, beside the reply: a receipt that fails is logged, not retried."""
+    if not provider_message_id:
+        return
+
+    async def send() -> None:
+        try:
+            await adapter.mark_read(provider_message_id, channel, rt.cache.credentials(channel), rt.http)
+        except Exception as exc:
+            log.warning("read receipt failed", channel_id=channel.channel_id, error=str(exc)[:200])
+
+    task = asyncio.create_task(send())
+    _receipts.add(task)
+    task.add_done_callback(_receipts.discard)
 
 
 async def _reply(rt, agent_info, tenant, turn: Turn) -> AgentReply:  # type: ignore[no-untyped-def]

@@ -63,6 +63,7 @@ class Failure:
     timeout: bool = False
     delay: float = 5.0
     body: dict[str, Any] | None = None
+    receipts: bool = False  # also fail read receipts (else they pass: one goes beside each reply)
 
 
 @dataclass
@@ -108,12 +109,14 @@ class FakeMetaGraph:
         timeout: bool = False,
         delay: float = 5.0,
         body: dict[str, Any] | None = None,
+        receipts: bool = False,
     ) -> None:
         """Make the next ``n`` requests fail: an HTTP status, a Graph error code, or no answer in time.
 
-        ``body`` replaces the generated error body (e.g. a recorded Graph error, verbatim).
+        ``body`` replaces the generated error body (e.g. a recorded Graph error, verbatim). Read
+        receipts are not counted unless ``receipts`` is true.
         """
-        failure = Failure(status, error_code, subcode, message, retry_after, timeout, delay, body)
+        failure = Failure(status, error_code, subcode, message, retry_after, timeout, delay, body, receipts)
         with self._lock:
             self._failures.extend([failure] * n)
 
@@ -122,19 +125,29 @@ class FakeMetaGraph:
 
     @property
     def sent(self) -> list[Recorded]:
-        """The POSTs to a messages endpoint, in order."""
+        """The messages POSTed to a messages endpoint, in order (read receipts apart)."""
+        return [r for r in self._posts if not _is_receipt(r)]
+
+    @property
+    def read_receipts(self) -> list[str]:
+        """The message ids marked as read, in order."""
+        return [r.json["message_id"] for r in self._posts if _is_receipt(r)]
+
+    @property
+    def _posts(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/messages")]
 
     # --- the API --------------------------------------------------------------------------------
 
     async def _messages(self, request: Request) -> Response:
         recorded = await self._record(request)
-        early = await self._refuse(request)
+        receipt = _is_receipt(recorded)
+        early = await self._refuse(request, receipt=receipt)
         if early is not None:
             return early
-        body = recorded.json if isinstance(recorded.json, dict) else {}
-        if body.get("status") == "read":
+        if receipt:
             return JSONResponse({"success": True})
+        body = recorded.json if isinstance(recorded.json, dict) else {}
         if body.get("messaging_product") == "whatsapp":
             return JSONResponse(self._whatsapp_sent(body))
         recipient = (body.get("recipient") or {}).get("id")
@@ -199,10 +212,14 @@ class FakeMetaGraph:
     def _authorized(self, request: Request) -> bool:
         return request.headers.get("authorization") == f"Bearer {self.access_token}"
 
-    async def _refuse(self, request: Request) -> Response | None:
+    async def _refuse(self, request: Request, *, receipt: bool = False) -> Response | None:
         """A queued failure, else a 401 for a wrong token, else None (go on)."""
         with self._lock:
-            failure = self._failures.popleft() if self._failures else None
+            failure = self._failures[0] if self._failures else None
+            if failure is not None and (failure.receipts or not receipt):
+                self._failures.popleft()
+            else:
+                failure = None
         if failure is not None:
             return await self._fail(failure)
         if not self._authorized(request):
@@ -227,6 +244,10 @@ class FakeMetaGraph:
             code = 130429 if status == 429 else 2
             text = "(#130429) Rate limit hit" if status == 429 else "An unexpected error has occurred."
         return _graph_error(status, code, failure.message or text, subcode=failure.subcode, headers=headers)
+
+
+def _is_receipt(recorded: Recorded) -> bool:
+    return isinstance(recorded.json, dict) and recorded.json.get("status") == "read"
 
 
 def _graph_error(

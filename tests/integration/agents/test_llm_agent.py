@@ -204,3 +204,23 @@ async def test_tools_get_the_customers_address(runtime, fake_llm: FakeOpenAI, mo
         )
         conv = await conversation(runtime, got.conversation_id)
         assert result == {"address": sender, "contact_id": conv.contact_id, "tz": "Europe/Paris"}
+
+
+async def test_choices_are_offered_as_buttons(runtime, fake_llm: FakeOpenAI) -> None:
+    ids = await setup_llm(runtime, fake_llm.base_url)
+    answer = fake_llm.answer("Which day suits you?", 0.9)
+    answer["tool_calls"][0][1]["buttons"] = [
+        "Monday",
+        "Tuesday",
+        "Tuesday",
+        "A much too long label for a button",
+        "x",
+    ]
+    fake_llm.push(answer)
+    got = await say(runtime, ids["channel_id"], "I want to book")
+    [row] = await replies(runtime, got.conversation_id)
+    assert row.text == "Which day suits you?"
+    titles = [b["title"] for b in row.payload["buttons"]]
+    assert titles == ["Monday", "Tuesday", "A much too long labe"]  # deduplicated, cut, at most 3
+    schema = next(t for t in fake_llm.requests[0]["tools"] if t["function"]["name"] == "final_answer")
+    assert "buttons" in schema["function"]["parameters"]["properties"]

@@ -53,6 +53,8 @@ async def test_whatsapp_message_is_answered_and_its_statuses_recorded(runtime, c
     assert sent.headers["authorization"] == "Bearer EAAG-fake-token"
     assert sent.json["to"] == "972987654321" and sent.json["type"] == "text"
     assert sent.json["text"]["body"] == HOURS
+    await wait_for(lambda: _receipts(fake_meta))
+    assert fake_meta.read_receipts == ["wamid.in-1"]  # the answered message shows as read
 
     async def reply():  # type: ignore[no-untyped-def]
         rows = await _rows(runtime, "out")
@@ -72,6 +74,10 @@ async def test_whatsapp_message_is_answered_and_its_statuses_recorded(runtime, c
 
 async def _sent(fake) -> int:  # type: ignore[no-untyped-def]
     return len(fake.sent)
+
+
+async def _receipts(fake) -> int:  # type: ignore[no-untyped-def]
+    return len(fake.read_receipts)
 
 
 async def test_a_redelivered_webhook_gets_no_second_reply(runtime, client, fake_meta) -> None:  # type: ignore[no-untyped-def]

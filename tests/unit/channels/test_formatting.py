@@ -13,6 +13,7 @@ from frontdesk.channels.formatting import (
     limit_for,
     render,
     render_buttons,
+    render_reply,
     sms_segments,
     split_text,
     supports_buttons,
@@ -296,3 +297,25 @@ def test_split_never_breaks_a_word_that_fits(words: list[tuple[str, str]], limit
     parts = split_text(text, limit)
     assert all(len(part) <= limit for part in parts)
     assert " ".join(parts).split() == text.split()
+
+
+def test_reply_choices_ride_on_the_last_part_where_buttons_show() -> None:
+    parts = render_reply("Which day suits you?", ["Monday", "Tuesday"], "whatsapp", "meta")
+    choices = [{"id": "choice_1", "title": "Monday"}, {"id": "choice_2", "title": "Tuesday"}]
+    assert parts == [("Which day suits you?", {"buttons": choices})]
+    assert render_reply("Pick one", ["A"], "messenger", "meta") == [
+        ("Pick one", {"buttons": [choices[0] | {"title": "A"}]})
+    ]
+    assert render_reply("Hi", [], "whatsapp", "meta") == [("Hi", None)]
+
+
+def test_reply_choices_become_a_numbered_list_elsewhere() -> None:
+    numbered = "Which day suits you?\n\n1. Monday\n2. Tuesday"
+    assert render_reply("Which day suits you?", ["Monday", "Tuesday"], "sms", "twilio") == [(numbered, None)]
+    assert render_reply("Which day suits you?", ["Monday", "Tuesday"], "whatsapp", "twilio") == [
+        (numbered, None)
+    ]
+    # WhatsApp shows buttons under at most 1024 characters of body: a longer last part gets the list.
+    long = "word " * 300
+    [(text, payload)] = render_reply(long, ["Yes"], "whatsapp", "meta")
+    assert payload is None and text.endswith("1. Yes")

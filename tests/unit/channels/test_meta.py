@@ -993,14 +993,15 @@ def test_retry_after_as_http_date() -> None:
 
 async def test_mark_read(fake_meta: FakeMetaGraph, http: httpx.AsyncClient) -> None:
     await ADAPTER.mark_read("wamid.IN", on(fake_meta), CREDS, http)
-    [sent] = fake_meta.sent
+    assert fake_meta.read_receipts == ["wamid.IN"] and fake_meta.sent == []
+    [sent] = fake_meta.requests
     assert sent.path == f"/v21.0/{PHONE_ID}/messages"
     assert sent.headers["authorization"] == f"Bearer {FakeMetaGraph.access_token}"
     assert sent.json == {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN"}
 
 
 async def test_mark_read_errors_are_raised(fake_meta: FakeMetaGraph, http: httpx.AsyncClient) -> None:
-    fake_meta.fail_next(status=503)
+    fake_meta.fail_next(status=503, receipts=True)
     with pytest.raises(RetryableDelivery):
         await ADAPTER.mark_read("wamid.IN", on(fake_meta), CREDS, http)
 
