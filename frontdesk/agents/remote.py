@@ -1,10 +1,10 @@
 """The remote agent: the business's own agent behind an HTTPS endpoint (docs/remote-agents.md).
 
 Frontdesk POSTs each turn as JSON, signed the Standard Webhooks way, and expects
-``{"replies": [...], "confidence"?: 0..1, "handoff"?: bool, "reason"?: str}``. Network errors and
-5xx answers are retried (same ``webhook-id``, fresh timestamp and signature); a 4xx, a timeout or an
-answer that is not that shape gives the customer the fallback text and flags the conversation
-for a person. Every call leaves a ``remote_call`` step in the reply's trace.
+``{"replies": [...], "confidence"?: 0..1, "handoff"?: bool, "reason"?: str, "buttons"?: [str]}``.
+Network errors and 5xx answers are retried (same ``webhook-id``, fresh timestamp and signature);
+a 4xx, a timeout or an answer that is not that shape gives the customer the fallback text and
+flags the conversation for a person. Every call leaves a ``remote_call`` step in the reply's trace.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from frontdesk.agents.base import Agent
+from frontdesk.channels.formatting import clean_choices
 from frontdesk.config.agent_secrets import agent_secret
 from frontdesk.errors import ConfigError
 from frontdesk.model.config import FaqAgentSettings
@@ -46,8 +47,8 @@ class BadAnswer(ValueError):
     """The endpoint answered, but not with the contract's shape."""
 
 
-def parse_answer(body: bytes) -> tuple[list[str], float, bool, str | None]:
-    """(texts, confidence, handoff, reason) of a remote agent's answer; BadAnswer if malformed."""
+def parse_answer(body: bytes) -> AgentReply:
+    """A remote agent's answer (texts, confidence, handoff, reason, buttons); BadAnswer if malformed."""
     try:
         data = json.loads(body)
     except ValueError:
@@ -68,7 +69,15 @@ def parse_answer(body: bytes) -> tuple[list[str], float, bool, str | None]:
     if not isinstance(handoff, bool):
         raise BadAnswer('"handoff" must be true or false')
     reason = data.get("reason")
-    return texts, float(confidence), handoff, reason if isinstance(reason, str) and reason else None
+    if "buttons" in data and not isinstance(data["buttons"], list):
+        raise BadAnswer('"buttons" must be a list of short strings')
+    return AgentReply(
+        texts=texts,
+        confidence=float(confidence),
+        handoff=handoff,
+        reason=reason if isinstance(reason, str) and reason else None,
+        buttons=clean_choices(data.get("buttons")),
+    )
 
 
 def _message(m: HistoryMessage) -> dict[str, Any]:
@@ -133,19 +142,15 @@ class RemoteAgent(Agent):
         if answer is None:
             return self._fallback(step, step["error"])
         try:
-            texts, confidence, handoff, reason = parse_answer(answer)
+            reply = parse_answer(answer)
         except BadAnswer as exc:
             step["error"] = str(exc)
             return self._fallback(step, str(exc))
-        if handoff and not reason:
-            reason = "the remote agent asked for a person"
-        return AgentReply(
-            texts=texts,
-            confidence=confidence,
-            handoff=handoff,
-            reason=reason and f"remote: {reason}",
-            trace=[step],
-        )
+        if reply.handoff and not reply.reason:
+            reply.reason = "the remote agent asked for a person"
+        reply.reason = reply.reason and f"remote: {reply.reason}"
+        reply.trace = [step]
+        return reply
 
     async def _call(
         self, url: str, msg_id: str, body: bytes, secret: str | None

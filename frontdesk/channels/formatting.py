@@ -21,6 +21,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
@@ -71,6 +72,15 @@ def render_buttons(
 MAX_BUTTONS = 3
 BUTTON_TITLE_CHARS = 20
 _BUTTON_BODY_LIMITS: dict[str, int] = {"whatsapp": 1024}
+
+
+def clean_choices(values: Any) -> list[str]:
+    """An agent's choices cut to what every channel can show: distinct, non-empty, at most
+    ``MAX_BUTTONS`` of at most ``BUTTON_TITLE_CHARS`` characters (rather than fail a turn over a label)."""
+    if not isinstance(values, list):
+        return []
+    titles = [" ".join(str(t).split())[:BUTTON_TITLE_CHARS] for t in values if isinstance(t, str | int)]
+    return list(dict.fromkeys(t for t in titles if t))[:MAX_BUTTONS]
 
 
 def render_reply(
@@ -351,6 +361,7 @@ def _render_sms(text: str, limit: int) -> list[str]:
 __all__ = [
     "LIMITS",
     "caption_limit",
+    "clean_choices",
     "is_gsm7",
     "limit_for",
     "markdown_to_text",

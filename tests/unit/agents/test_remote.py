@@ -66,15 +66,24 @@ def test_good_secrets() -> None:
     assert webhook_signing.check_secret("0123456789abcdef") is None
 
 
+def _fields(body: bytes) -> tuple:
+    reply = parse_answer(body)
+    return reply.texts, reply.confidence, reply.handoff, reply.reason, reply.buttons
+
+
 def test_answers_in_both_reply_shapes() -> None:
-    assert parse_answer(b'{"replies": ["a", {"text": "b"}], "confidence": 0.4}') == (
+    assert _fields(b'{"replies": ["a", {"text": "b"}], "confidence": 0.4}') == (
         ["a", "b"],
         0.4,
         False,
         None,
+        [],
     )
-    assert parse_answer(b'{"replies": [], "handoff": true, "reason": "vip"}') == ([], 1.0, True, "vip")
-    assert parse_answer(b'{"replies": ["  ", "x"], "confidence": 1}') == (["x"], 1.0, False, None)
+    assert _fields(b'{"replies": [], "handoff": true, "reason": "vip"}') == ([], 1.0, True, "vip", [])
+    assert _fields(b'{"replies": ["  ", "x"], "confidence": 1}') == (["x"], 1.0, False, None, [])
+    assert parse_answer(b'{"replies": ["Which?"], "buttons": ["Yes", "No", "Yes"]}').buttons == ["Yes", "No"]
+    with pytest.raises(BadAnswer, match="buttons"):
+        parse_answer(b'{"replies": ["Which?"], "buttons": "Yes"}')
 
 
 @pytest.mark.parametrize(
