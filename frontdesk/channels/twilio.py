@@ -3,7 +3,8 @@
 Webhooks are form posts signed with X-Twilio-Signature; messages go out through the REST API's
 Messages resource. Calls are answered with TwiML (``channels/twiml.py``) by the voice endpoint,
 which reads call webhooks with ``TwilioAdapter.parse_call``; ``parse`` reads messages and delivery
-statuses only.
+statuses only. This module holds the adapter and the signature check; reading webhooks lives in
+``twilio_parse``, the send form and error classification in ``twilio_send``.
 """
 
 from __future__ import annotations
@@ -11,68 +12,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 import httpx
 
+from frontdesk.channels import twilio_parse
 from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest
-from frontdesk.errors import BadRequest, InvalidSignature, NotFound, PermanentDelivery, RetryableDelivery
-from frontdesk.model.messages import InboundEvent, InboundMessage, OutboundMessage, SendResult, StatusUpdate
-from frontdesk.model.phone import normalize_e164
+from frontdesk.channels.twilio_parse import CallEvent, header, is_json
+from frontdesk.channels.twilio_send import account, delivery_error, message_form, response_json
+from frontdesk.errors import InvalidSignature, NotFound, RetryableDelivery
+from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.pipeline.cache import ChannelInfo
 
 DEFAULT_API_BASE = "https://api.twilio.com"
-WHATSAPP_PREFIX = "whatsapp:"
-WHATSAPP_WINDOW = timedelta(hours=24)
-MAX_MEDIA = 10  # Twilio's own limit per message; also bounds what odd input can make us build
-
-# Twilio delivery states we record; the others (queued, accepted, scheduled, sending, receiving,
-# received) are steps before the message leaves Twilio and change nothing for us.
-STATUS_MAP = {
-    "sent": "sent",
-    "delivered": "delivered",
-    "read": "read",
-    "undelivered": "failed",
-    "failed": "failed",
-    "canceled": "failed",
-}
-ERROR_TITLES = {
-    "20003": "Authentication failed: check the channel's account_sid and auth_token",
-    "21211": "Invalid 'To' phone number",
-    "21408": "Sending to this region is not enabled on the Twilio account",
-    "21610": "The recipient has opted out (replied STOP)",
-    "21614": "'To' is not a valid mobile number",
-    "30003": "Unreachable destination handset",
-    "30004": "Message blocked",
-    "30005": "Unknown destination handset",
-    "30006": "Landline or unreachable carrier",
-    "30007": "Message filtered by the carrier",
-    "30008": "Unknown error",
-    "63016": "Outside WhatsApp's 24-hour window: only a template can be sent",
-}
-RETRYABLE_CODES = frozenset({20429, 30001, 63018})  # too many requests, queue overflow, WhatsApp rate
-# Account or sender misconfiguration: retrying cannot help, a person has to fix the channel.
-ATTENTION_CODES = frozenset({20003, 21606, 63007})
-
-
-@dataclass(frozen=True, slots=True)
-class CallEvent:
-    """One voice webhook (call start, <Gather> result, status) as the voice endpoint needs it."""
-
-    call_sid: str
-    from_: str
-    to: str
-    speech_result: str | None
-    confidence: float | None
-    call_status: str
-    digits: str | None
 
 
 def twilio_signature(
@@ -100,13 +54,7 @@ class TwilioAdapter(ChannelAdapter):
         self.public_url = public_url.rstrip("/")
 
     def routing_keys(self, req: RawRequest) -> list[str]:
-        fields = _fields(req)
-        # A status callback reports on a message we sent: our number is its From, not its To.
-        side = "From" if _is_outbound(fields) else "To"
-        raw = fields.get(side, "").strip()
-        if not raw:
-            raise BadRequest(f"Twilio webhook without a {side!r} field: cannot tell which number it is for")
-        return [_address(raw)]
+        return twilio_parse.routing_keys(req)
 
     def verify(self, req: RawRequest, channel: ChannelInfo, credentials: dict[str, Any]) -> None:
         token = str(credentials.get("auth_token") or "")
@@ -114,7 +62,7 @@ class TwilioAdapter(ChannelAdapter):
             raise InvalidSignature(
                 f"channel {channel.channel_id!r} has no Twilio auth_token: its webhooks cannot be verified"
             )
-        signature = _header(req.headers, "x-twilio-signature")
+        signature = header(req.headers, "x-twilio-signature")
         if not signature:
             raise InvalidSignature("missing X-Twilio-Signature header")
         params = _signed_params(req)
@@ -129,32 +77,11 @@ class TwilioAdapter(ChannelAdapter):
             )
 
     def parse(self, req: RawRequest, channel: ChannelInfo) -> list[InboundEvent]:
-        fields = _fields(req)
-        sid = fields.get("MessageSid") or fields.get("SmsMessageSid") or fields.get("SmsSid") or ""
-        if not sid:
-            return []  # call webhooks are read with parse_call(); nothing else names a message
-        status = _status_of(fields)
-        if status:
-            return _status_update(sid, status, fields)
-        if not fields.get("From", "").strip():
-            return []  # a message from nobody cannot belong to a conversation
-        return [_message(sid, fields)]
+        return twilio_parse.parse_events(req)
 
     def parse_call(self, req: RawRequest) -> CallEvent:
         """Read a voice webhook; BadRequest if it names no call."""
-        fields = _fields(req)
-        call_sid = fields.get("CallSid", "").strip()
-        if not call_sid:
-            raise BadRequest("Twilio voice webhook without a 'CallSid' field")
-        return CallEvent(
-            call_sid=call_sid,
-            from_=_address(fields.get("From", "")),
-            to=_address(fields.get("To", "")),
-            speech_result=fields.get("SpeechResult") or None,
-            confidence=_float(fields.get("Confidence")),
-            call_status=fields.get("CallStatus", ""),
-            digits=fields.get("Digits") or None,
-        )
+        return twilio_parse.parse_call(req)
 
     async def send(
         self, msg: OutboundMessage, channel: ChannelInfo, credentials: dict[str, Any], http: httpx.AsyncClient
@@ -162,9 +89,9 @@ class TwilioAdapter(ChannelAdapter):
         if channel.channel_type == "voice":
             # Calls are answered synchronously with TwiML; the voice endpoint speaks the stored reply.
             return SendResult(provider_message_id=None, status="sent")
-        account_sid, token = _account(credentials, channel)
+        account_sid, token = account(credentials, channel)
         url = f"{_api_base(channel)}/2010-04-01/Accounts/{quote(account_sid, safe='')}/Messages.json"
-        form = self._message_form(msg, channel)
+        form = message_form(msg, channel, self.public_url)
         try:
             resp = await http.post(url, data=form, auth=(account_sid, token))
         except httpx.TimeoutException as exc:
@@ -172,8 +99,8 @@ class TwilioAdapter(ChannelAdapter):
         except httpx.TransportError as exc:
             raise RetryableDelivery(f"could not reach Twilio at {url}: {exc!r}") from exc
         if resp.is_success:
-            return SendResult(provider_message_id=_json(resp).get("sid") or None, status="sent")
-        raise _delivery_error(resp)
+            return SendResult(provider_message_id=response_json(resp).get("sid") or None, status="sent")
+        raise delivery_error(resp)
 
     async def media_source(
         self,
@@ -194,103 +121,6 @@ class TwilioAdapter(ChannelAdapter):
             headers["Authorization"] = f"Basic {basic}"
         return MediaSource(url=url, headers=headers, content_type=media.get("mime_type"))
 
-    def _message_form(self, msg: OutboundMessage, channel: ChannelInfo) -> dict[str, str]:
-        whatsapp = channel.channel_type == "whatsapp"
-        form = {"To": _on_channel(msg.to, whatsapp)}
-        service = channel.settings.get("messaging_service_sid")
-        if service:
-            form["MessagingServiceSid"] = str(service)
-        else:
-            form["From"] = _on_channel(channel.phone_number or channel.routing_key, whatsapp)
-        if whatsapp and _outside_window(msg.last_inbound_at):
-            form.update(_reengagement(channel))
-        else:
-            form.update(_content(msg))
-        if self.public_url:
-            form["StatusCallback"] = f"{self.public_url}/webhooks/twilio"
-        return form
-
-
-# --- inbound -------------------------------------------------------------------------------------
-
-
-def _message(sid: str, fields: dict[str, str]) -> InboundMessage:
-    body = fields.get("Body", "")
-    msg = InboundMessage(
-        provider_message_id=sid,
-        sender=_address(fields["From"]),
-        sender_name=fields.get("ProfileName") or None,
-        text=body,
-        reply_to=fields.get("OriginalRepliedMessageSid") or None,
-    )
-    media = _media_items(fields)
-    location = _location(fields)
-    if media:
-        msg.kind = _media_kind(media[0]["mime_type"])
-        msg.payload = {"media": {**media[0], "caption": body}, "media_items": media}
-    elif location:
-        msg.kind, msg.payload = "location", {"location": location}
-    elif fields.get("ButtonPayload") or fields.get("ButtonText"):
-        msg.kind, msg.text = "interactive", fields.get("ButtonText", "")
-        msg.payload = {
-            "interactive": {"type": "button", "id": fields.get("ButtonPayload", ""), "title": msg.text}
-        }
-    elif not body:
-        msg.kind, msg.payload = "unsupported", {"raw": dict(fields)}
-    return msg
-
-
-def _media_items(fields: dict[str, str]) -> list[dict[str, str]]:
-    try:
-        count = min(int(fields.get("NumMedia", "0")), MAX_MEDIA)
-    except ValueError:
-        return []
-    items = []
-    for i in range(count):
-        url = fields.get(f"MediaUrl{i}")
-        if url:
-            items.append({"url": url, "mime_type": fields.get(f"MediaContentType{i}", "")})
-    return items
-
-
-def _media_kind(mime_type: str) -> str:
-    family = mime_type.partition("/")[0].lower()
-    return family if family in ("image", "audio", "video") else "document"
-
-
-def _location(fields: dict[str, str]) -> dict[str, Any] | None:
-    latitude, longitude = _float(fields.get("Latitude")), _float(fields.get("Longitude"))
-    if latitude is None or longitude is None or abs(latitude) > 90 or abs(longitude) > 180:
-        return None
-    place: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
-    if fields.get("Label"):
-        place["name"] = fields["Label"]
-    if fields.get("Address"):
-        place["address"] = fields["Address"]
-    return place
-
-
-def _status_of(fields: dict[str, str]) -> str:
-    """The delivery status a status callback reports; "" when the webhook is an incoming message."""
-    status = fields.get("MessageStatus") or ("" if "Body" in fields else fields.get("SmsStatus", ""))
-    status = status.strip().lower()
-    return "" if status in ("", "received", "receiving") else status
-
-
-def _status_update(sid: str, status: str, fields: dict[str, str]) -> list[InboundEvent]:
-    mapped = STATUS_MAP.get(status)
-    if mapped is None:
-        return []
-    code = fields.get("ErrorCode") or None
-    title = fields.get("ErrorMessage") or ERROR_TITLES.get(code or "")
-    if mapped == "failed" and not title:
-        title = f"Twilio reported the message {status}"
-    return [StatusUpdate(provider_message_id=sid, status=mapped, error_code=code, error_title=title)]
-
-
-def _is_outbound(fields: dict[str, str]) -> bool:
-    return bool(_status_of(fields)) or fields.get("Direction", "").startswith("outbound")
-
 
 # --- signatures ----------------------------------------------------------------------------------
 
@@ -303,7 +133,7 @@ def _signed_params(req: RawRequest) -> list[tuple[str, str]]:
         if not hmac.compare_digest(_utf8(hashlib.sha256(req.body).hexdigest()), _utf8(body_hash.lower())):
             raise InvalidSignature("the request body does not match the bodySHA256 in its URL")
         return []
-    if _is_json(req):
+    if is_json(req):
         raise InvalidSignature("a JSON Twilio webhook must carry bodySHA256 in its URL")
     if req.body:
         # The exact bytes, so repeated parameters are signed as Twilio signed them.
@@ -351,131 +181,7 @@ def _pairs(
             yield from ((name, v) for v in value)
 
 
-# --- outbound ------------------------------------------------------------------------------------
-
-
-def _content(msg: OutboundMessage) -> dict[str, str]:
-    form = {}
-    if msg.text:
-        form["Body"] = msg.text
-    media = msg.payload.get("media")
-    if isinstance(media, dict) and media.get("url"):
-        form["MediaUrl"] = str(media["url"])
-    if not form:
-        raise PermanentDelivery("the message has neither text nor media: nothing to send")
-    return form
-
-
-def _reengagement(channel: ChannelInfo) -> dict[str, str]:
-    template = (channel.settings.get("templates") or {}).get("reengagement")
-    if not template:
-        raise PermanentDelivery(
-            "outside WhatsApp's 24-hour window and the channel has no templates.reengagement "
-            "(content_sid of an approved template) to reopen the conversation",
-            provider_code="63016",
-        )
-    if not isinstance(template, dict) or not template.get("content_sid"):
-        raise PermanentDelivery(
-            f"channel {channel.channel_id!r}: templates.reengagement needs a content_sid (HX…)",
-            provider_code="63016",
-            needs_attention=True,
-        )
-    form = {"ContentSid": str(template["content_sid"])}
-    if template.get("content_variables"):
-        form["ContentVariables"] = json.dumps(template["content_variables"])
-    return form
-
-
-def _outside_window(last_inbound_at: datetime | None) -> bool:
-    # Unknown means unknown: send as usual and let Twilio answer 63016 if the window is closed.
-    if last_inbound_at is None:
-        return False
-    if last_inbound_at.tzinfo is None:
-        last_inbound_at = last_inbound_at.replace(tzinfo=UTC)
-    return datetime.now(UTC) - last_inbound_at > WHATSAPP_WINDOW
-
-
-def _delivery_error(resp: httpx.Response) -> PermanentDelivery | RetryableDelivery:
-    error = _json(resp)
-    raw_code = str(error.get("code") or "")
-    code = int(raw_code) if raw_code.isdigit() else None
-    provider_code = str(code) if code is not None else None
-    detail = error.get("message") or ERROR_TITLES.get(provider_code or "") or resp.reason_phrase
-    message = f"Twilio answered {resp.status_code}" + (f" ({code})" if code else "") + f": {detail}"
-    if resp.status_code == 401 or code in ATTENTION_CODES:
-        return PermanentDelivery(message, provider_code=provider_code, needs_attention=True)
-    if resp.status_code == 429 or resp.status_code >= 500 or code in RETRYABLE_CODES:
-        return RetryableDelivery(message, provider_code=provider_code, retry_after=_retry_after(resp))
-    return PermanentDelivery(message, provider_code=provider_code)
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def _account(credentials: dict[str, Any], channel: ChannelInfo) -> tuple[str, str]:
-    account_sid, token = credentials.get("account_sid"), credentials.get("auth_token")
-    if not account_sid or not token:
-        raise PermanentDelivery(
-            f"channel {channel.channel_id!r} lacks Twilio credentials (account_sid and auth_token)",
-            needs_attention=True,
-        )
-    return str(account_sid), str(token)
-
-
 # --- small readers -------------------------------------------------------------------------------
-
-
-def _fields(req: RawRequest) -> dict[str, str]:
-    """The webhook's parameters: the caller's parsed form, else the body (form or JSON)."""
-    if req.form:
-        return dict(req.form)
-    if not req.body:
-        return {}
-    if _is_json(req) or req.body.lstrip()[:1] == b"{":
-        try:
-            data = json.loads(req.body)
-        except ValueError:
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        return {str(k): _text(v) for k, v in data.items()}
-    return dict(parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _address(raw: str) -> str:
-    """An E.164 number from ``+1…`` or ``whatsapp:+1…``; short codes and SIP/client names as given."""
-    text = raw.strip()
-    if text.lower().startswith(WHATSAPP_PREFIX):
-        text = text[len(WHATSAPP_PREFIX) :].strip()
-    try:
-        return normalize_e164(text)
-    except ValueError:
-        return text
-
-
-def _on_channel(number: str | None, whatsapp: bool) -> str:
-    plain = _address(number or "")
-    return WHATSAPP_PREFIX + plain if whatsapp else plain
 
 
 def _api_base(channel: ChannelInfo) -> str:
@@ -489,33 +195,6 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
         return scheme, parts.hostname, parts.port or {"https": 443, "http": 80}.get(scheme)
     except ValueError:
         return "", None, None
-
-
-def _header(headers: Mapping[str, str], name: str) -> str:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return ""
-
-
-def _is_json(req: RawRequest) -> bool:
-    return _header(req.headers, "content-type").split(";")[0].strip().lower() == "application/json"
-
-
-def _json(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        data = resp.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        number = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return number if number is not None and math.isfinite(number) else None
 
 
 def _utf8(text: str) -> bytes:

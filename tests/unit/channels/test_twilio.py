@@ -19,7 +19,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from frontdesk.channels.base import RawRequest
-from frontdesk.channels.twilio import CallEvent, TwilioAdapter, twilio_signature
+from frontdesk.channels.twilio import TwilioAdapter, twilio_signature
+from frontdesk.channels.twilio_parse import CallEvent
 from frontdesk.errors import BadRequest, InvalidSignature, NotFound, PermanentDelivery, RetryableDelivery
 from frontdesk.model.messages import InboundMessage, OutboundMessage, StatusUpdate
 from frontdesk.pipeline.cache import ChannelInfo

@@ -1,0 +1,171 @@
+"""WhatsApp Cloud API webhooks → normalized events (the ``whatsapp_business_account`` object).
+
+Events nest under ``entry[].changes[].value``, one ``phone_number_id`` (our number) per change,
+with the customers' profile names beside the messages and delivery statuses. Read through
+``meta_parse``; a message whose content has an unexpected shape becomes kind "unsupported".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from frontdesk.channels.meta_json import Content, as_dict, as_list, as_str, digest, from_epoch, kept, required
+from frontdesk.model.messages import InboundEvent, InboundMessage, StatusUpdate
+from frontdesk.model.phone import normalize_e164
+
+MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
+STATUSES = ("sent", "delivered", "read", "failed")
+
+
+def phone_number_id(change: Any) -> str | None:
+    """Our WhatsApp number a change is for."""
+    return as_str(as_dict(as_dict(as_dict(change).get("value")).get("metadata")).get("phone_number_id"))
+
+
+def whatsapp_entry(entry: dict[str, Any], key: str) -> list[InboundEvent]:
+    """The messages and statuses of ``entry`` for the number whose phone_number_id is ``key``."""
+    events: list[InboundEvent] = []
+    for change in as_list(entry.get("changes")):
+        if phone_number_id(change) != key:
+            continue
+        value = as_dict(as_dict(change).get("value"))
+        names = _profile_names(value)
+        events += kept([_whatsapp_message(raw, names) for raw in as_list(value.get("messages"))])
+        statuses = (_whatsapp_status(raw) for raw in as_list(value.get("statuses")))
+        events += [status for status in statuses if status is not None]
+    return events
+
+
+def _profile_names(value: dict[str, Any]) -> dict[str, str]:
+    names = {}
+    for contact in map(as_dict, as_list(value.get("contacts"))):
+        wa_id, name = as_str(contact.get("wa_id")), as_str(as_dict(contact.get("profile")).get("name"))
+        if wa_id and name:
+            names[wa_id] = name
+    return names
+
+
+def whatsapp_address(wa_id: Any) -> str:
+    """The customer's address: E.164 (``+`` and the digits WhatsApp calls ``wa_id``)."""
+    raw = as_str(wa_id)
+    if raw is None:
+        return ""
+    digits = raw.lstrip("+")
+    try:
+        return normalize_e164("+" + digits)
+    except ValueError:
+        return "+" + digits if digits.isdigit() else raw
+
+
+def _whatsapp_message(raw: Any, names: dict[str, str]) -> InboundMessage:
+    msg = as_dict(raw)
+    wa_id = as_str(msg.get("from")) or ""
+    try:
+        kind, text, payload = _whatsapp_content(msg)
+    except Exception:  # an unforeseen shape must not cost the whole webhook: keep it, raw
+        kind, text, payload = "unsupported", "", {"raw": raw}
+    return InboundMessage(
+        provider_message_id=as_str(msg.get("id")) or digest(raw),
+        sender=whatsapp_address(wa_id),
+        sender_name=names.get(wa_id.lstrip("+")),
+        text=text,
+        kind=kind,
+        payload=payload,
+        reply_to=as_str(as_dict(msg.get("context")).get("id")),
+        timestamp=from_epoch(msg.get("timestamp"), millis=False),
+    )
+
+
+def _whatsapp_content(msg: dict[str, Any]) -> Content:
+    mtype = msg.get("type")
+    if mtype == "text":
+        kind, text, payload = "text", required(msg["text"], "body"), {}
+    elif mtype in MEDIA_KINDS:
+        kind, text, payload = _whatsapp_media(mtype, msg[mtype])
+    elif mtype in WHATSAPP_PARSERS:
+        kind, text, payload = WHATSAPP_PARSERS[mtype](msg[mtype])
+    else:  # "unsupported", "unknown", "system", "order", …
+        return "unsupported", "", {"raw": msg}
+    if kind != "text":
+        payload["raw"] = msg
+    if isinstance(msg.get("referral"), dict):  # click-to-WhatsApp ads say which ad started the chat
+        payload["referral"] = msg["referral"]
+    return kind, text, payload
+
+
+def _whatsapp_media(kind: str, media: dict[str, Any]) -> Content:
+    info: dict[str, Any] = {"id": required(media, "id"), "mime_type": as_str(media.get("mime_type"))}
+    for key in ("sha256", "url", "caption", "filename"):
+        if as_str(media.get(key)):
+            info[key] = media[key]
+    if "url" not in info and as_str(media.get("link")):
+        info["url"] = media["link"]
+    return kind, info.get("caption", ""), {"media": info}
+
+
+def _whatsapp_interactive(interactive: dict[str, Any]) -> Content:
+    itype = interactive["type"]
+    if itype not in ("button_reply", "list_reply"):  # e.g. "nfm_reply" (Flows): not understood yet
+        raise ValueError(f"interactive type {itype!r}")
+    reply = interactive[itype]
+    title = required(reply, "title")
+    choice = {"type": itype, "id": required(reply, "id"), "title": title}
+    if as_str(reply.get("description")):
+        choice["description"] = reply["description"]
+    return "interactive", title, {"interactive": choice}
+
+
+def _whatsapp_button(button: dict[str, Any]) -> Content:
+    """A template's quick-reply button, the one interactive reply WhatsApp sends as type "button"."""
+    title = required(button, "text")
+    choice = {"type": "button", "id": as_str(button.get("payload")) or title, "title": title}
+    return "interactive", title, {"interactive": choice}
+
+
+def _whatsapp_location(location: dict[str, Any]) -> Content:
+    place = {"latitude": float(location["latitude"]), "longitude": float(location["longitude"])}
+    for key in ("name", "address"):
+        if as_str(location.get(key)):
+            place[key] = location[key]
+    text = ", ".join(str(place[key]) for key in ("name", "address") if key in place)
+    return "location", text, {"location": place}
+
+
+def _whatsapp_contacts(cards: list[Any]) -> Content:
+    if not isinstance(cards, list) or not cards:
+        raise ValueError("contacts is not a list of cards")
+    names = [as_str(as_dict(as_dict(card).get("name")).get("formatted_name")) for card in cards]
+    summary = ", ".join(name or "(no name)" for name in names)
+    return "contacts", "Shared contact: " + summary, {"contacts": cards}
+
+
+def _whatsapp_reaction(reaction: dict[str, Any]) -> Content:
+    # An empty emoji is how WhatsApp says a reaction was removed.
+    emoji = as_str(reaction.get("emoji")) or ""
+    details = {"message_id": required(reaction, "message_id"), "emoji": emoji}
+    return "reaction", emoji, {"reaction": details}
+
+
+WHATSAPP_PARSERS = {
+    "interactive": _whatsapp_interactive,
+    "button": _whatsapp_button,
+    "location": _whatsapp_location,
+    "contacts": _whatsapp_contacts,
+    "reaction": _whatsapp_reaction,
+}
+
+
+def _whatsapp_status(raw: Any) -> StatusUpdate | None:
+    status = as_dict(raw)
+    message_id, state = as_str(status.get("id")), status.get("status")
+    if message_id is None or state not in STATUSES:
+        return None  # "deleted", "warning", … change nothing we track
+    errors = as_list(status.get("errors"))
+    error = as_dict(errors[0]) if errors else {}
+    return StatusUpdate(
+        provider_message_id=message_id,
+        status=state,
+        error_code=as_str(error.get("code")),
+        error_title=as_str(error.get("title")) or as_str(error.get("message")),
+        timestamp=from_epoch(status.get("timestamp"), millis=False),
+    )
