@@ -81,7 +81,8 @@ async def test_sigkill_mid_burst_then_restart_answers_every_accepted_message_onc
         if backend == "sqlite"
         else request.getfixturevalue("pg_database")
     )
-    server = start_server(url, workers=4, name=f"crash-{backend}", FRONTDESK_JOB_LEASE_SECONDS="2")
+    # One worker, so ingest outpaces the turns and a backlog is there to be cut by the kill.
+    server = start_server(url, workers=1, name=f"crash-{backend}", FRONTDESK_JOB_LEASE_SECONDS="2")
     async with admin_client(server) as client:
         channel_id = await seed_webchat(client)
         sessions = await asyncio.gather(*[new_session(client, channel_id) for _ in range(CONVERSATIONS)])
