@@ -256,6 +256,7 @@ async def run(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
         database_url=database_url,
         secret_key=Fernet.generate_key().decode(),
         workers=args.workers,
+        db_pool_size=args.db_pool_size,
         http_actions_allow="127.0.0.1",
         log_level="WARNING",
     )
@@ -322,6 +323,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--latency", type=float, default=1.0, help="throughput phase: model latency, s (1.0)")
     p.add_argument("--duration", type=float, default=15.0, help="throughput phase: seconds (15)")
     p.add_argument("--workers", type=int, default=240, help="FRONTDESK_WORKERS (240: above --conversations)")
+    p.add_argument("--db-pool-size", type=int, default=10, help="FRONTDESK_DB_POOL_SIZE (PostgreSQL; 10)")
     p.add_argument("--postgres", metavar="URL", help="also run on a fresh database of this PostgreSQL server")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     return p.parse_args(argv)

@@ -37,7 +37,7 @@ log = structlog.get_logger(__name__)
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         self.secrets: SecretBox = load_secret_box(settings)
         self.notifier = Notifier()
         self.queue = LocalQueue(self.db, settings)

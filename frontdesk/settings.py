@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(default=8, ge=1, le=256)
+    # PostgreSQL: connections (and threads) of the hot path; the API's async pool is as many again.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
     job_lease_seconds: float = Field(default=30.0, gt=0)
     poll_interval_seconds: float = Field(default=0.5, gt=0)
     send_max_attempts: int = Field(default=8, ge=1)
