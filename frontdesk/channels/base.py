@@ -88,3 +88,12 @@ class ChannelAdapter(ABC):
     ) -> None:
         """Tell the provider the customer's message was read, where the provider has such a thing."""
         return None
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """A provider's JSON answer as an object; {} when it is not JSON or not an object."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

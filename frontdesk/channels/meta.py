@@ -21,7 +21,7 @@ import httpx
 from starlette.responses import PlainTextResponse, Response
 
 from frontdesk.channels import meta_parse
-from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest
+from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest, json_object
 from frontdesk.channels.meta_json import as_dict, as_list, as_str
 from frontdesk.channels.meta_send import messenger_body, whatsapp_body
 from frontdesk.errors import DeliveryError, InvalidSignature, NotFound, PermanentDelivery, RetryableDelivery
@@ -202,29 +202,21 @@ async def _request(
         raise RetryableDelivery(f"Graph API unreachable: {type(exc).__name__}: {exc}") from exc
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _checked(response: httpx.Response) -> dict[str, Any]:
     if response.is_success:
-        return _json(response)
+        return json_object(response)
     raise classify(response)
 
 
 def _is_missing(response: httpx.Response) -> bool:
     # Graph answers a lookup of an unknown object with code 100 / subcode 33 as often as with 404.
-    error = as_dict(_json(response).get("error"))
+    error = as_dict(json_object(response).get("error"))
     return response.status_code == 404 or (error.get("code") == 100 and error.get("error_subcode") == 33)
 
 
 def classify(response: httpx.Response) -> DeliveryError:
     """The delivery error a failed Graph API call stands for: retry, give up, or call a person."""
-    error = as_dict(_json(response).get("error"))
+    error = as_dict(json_object(response).get("error"))
     code = error.get("code") if isinstance(error.get("code"), int) else None
     provider_code = str(code) if code is not None else None
     status = response.status_code

@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 import httpx
 
 from frontdesk.channels import twilio_parse
-from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest
+from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest, json_object
 from frontdesk.channels.twilio_parse import CallEvent, header, is_json
-from frontdesk.channels.twilio_send import account, delivery_error, message_form, response_json
+from frontdesk.channels.twilio_send import account, delivery_error, message_form
 from frontdesk.errors import InvalidSignature, NotFound, RetryableDelivery
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.pipeline.cache import ChannelInfo
@@ -99,7 +99,7 @@ class TwilioAdapter(ChannelAdapter):
         except httpx.TransportError as exc:
             raise RetryableDelivery(f"could not reach Twilio at {url}: {exc!r}") from exc
         if resp.is_success:
-            return SendResult(provider_message_id=response_json(resp).get("sid") or None, status="sent")
+            return SendResult(provider_message_id=json_object(resp).get("sid") or None, status="sent")
         raise delivery_error(resp)
 
     async def media_source(

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from frontdesk.channels.base import json_object
 from frontdesk.channels.twilio_parse import ERROR_TITLES, WHATSAPP_PREFIX, address
 from frontdesk.errors import PermanentDelivery, RetryableDelivery
 from frontdesk.model.messages import OutboundMessage
@@ -57,7 +58,7 @@ def account(credentials: dict[str, Any], channel: ChannelInfo) -> tuple[str, str
 
 def delivery_error(resp: httpx.Response) -> PermanentDelivery | RetryableDelivery:
     """The delivery error Twilio's refusal stands for: retry, give up, or call a person."""
-    error = response_json(resp)
+    error = json_object(resp)
     raw_code = str(error.get("code") or "")
     code = int(raw_code) if raw_code.isdigit() else None
     provider_code = str(code) if code is not None else None
@@ -68,15 +69,6 @@ def delivery_error(resp: httpx.Response) -> PermanentDelivery | RetryableDeliver
     if resp.status_code == 429 or resp.status_code >= 500 or code in RETRYABLE_CODES:
         return RetryableDelivery(message, provider_code=provider_code, retry_after=_retry_after(resp))
     return PermanentDelivery(message, provider_code=provider_code)
-
-
-def response_json(resp: httpx.Response) -> dict[str, Any]:
-    """Twilio's JSON answer as an object; {} when it is not one."""
-    try:
-        data = resp.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _content(msg: OutboundMessage) -> dict[str, str]:
