@@ -30,6 +30,8 @@ PG_SKIP = "set FRONTDESK_TEST_POSTGRES_URL to run PostgreSQL tests"
 def pg_url() -> Iterator[str]:
     base = os.environ.get("FRONTDESK_TEST_POSTGRES_URL")
     if not base:
+        if os.environ.get("FRONTDESK_REQUIRE_POSTGRES"):  # CI: a missing database is a failure
+            pytest.fail("FRONTDESK_REQUIRE_POSTGRES is set but FRONTDESK_TEST_POSTGRES_URL is not")
         pytest.skip(PG_SKIP)
     url = make_url(base)
     name = "fd_" + secrets.token_hex(6)
