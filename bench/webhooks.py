@@ -140,19 +140,21 @@ class Webhooks:
     """Signed WhatsApp text webhooks, each a complete HTTP/1.1 request, numbered from 0.
 
     The body is the recorded fixture with its wamid, sender (``from`` and ``contacts[0].wa_id``),
-    profile name, timestamp and text replaced; message ``n`` comes from sender ``n % senders`` and
+    the sender's business-scoped user id (``contacts[0].user_id``, one per sender as on WhatsApp; no
+    parent id), profile name, timestamp and text replaced; message ``n`` comes from sender ``n % senders`` and
     asks knowledge entry ``(n // senders) % len(KNOWLEDGE)``.
     """
 
     def __init__(self, host: str, port: int, path: str, app_secret: str, senders: int) -> None:
         doc = json.loads(FIXTURE.read_text(encoding="utf-8"))
         value = doc["entry"][0]["changes"][0]["value"]
-        value["contacts"][0].update(profile={"name": "@@name@@"}, wa_id="@@sender@@")
+        value["contacts"][0].update(profile={"name": "@@name@@"}, wa_id="@@sender@@", user_id="@@bsuid@@")
+        value["contacts"][0].pop("parent_user_id", None)
         value["messages"][0].update(
             {"from": "@@sender@@", "id": "@@wamid@@", "timestamp": "@@ts@@", "text": {"body": "@@text@@"}}
         )
         template = json.dumps(doc).replace("{", "{{").replace("}", "}}")
-        for name in ("name", "sender", "wamid", "ts", "text"):
+        for name in ("name", "sender", "bsuid", "wamid", "ts", "text"):
             template = template.replace(f'"@@{name}@@"', "{" + name + "}")
         self._template = template
         self._head = (
@@ -170,6 +172,7 @@ class Webhooks:
         body = self._template.format(
             name=json.dumps(f"Bench Customer {s}"),
             sender=json.dumps(f"9725{s:08d}"),
+            bsuid=json.dumps(f"IL.{s:020d}"),
             wamid=json.dumps(f"wamid.bench-{self._run}-{n:09d}"),
             ts=self._ts,
             text=self._questions[(n // self.senders) % len(self._questions)],

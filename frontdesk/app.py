@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         config_routes,
         conversations,
         messaging,
+        unattributed,
         voice,
         webchat,
         webhooks,
@@ -53,7 +54,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Provider webhooks first: the busiest paths match after the fewest route checks.
-    for module in (webhooks, voice, webchat, config_routes, conversations, messaging, config_compat, compat):
+    routers = (
+        webhooks,
+        voice,
+        webchat,
+        config_routes,
+        conversations,
+        unattributed,
+        messaging,
+        config_compat,
+        compat,
+    )
+    for module in routers:
         app.include_router(module.router)
     from frontdesk.api import records as records_api
 

@@ -32,11 +32,14 @@ def fixture_form(provider: str, name: str) -> dict[str, str]:
 
 
 def whatsapp_text(text: str, message_id: str, sender: str = "972987654321") -> dict[str, Any]:
-    """The recorded WhatsApp text webhook with another text, message id and sender."""
+    """The recorded WhatsApp text webhook with another text, message id and sender (who has their
+    own business-scoped user id, as every WhatsApp user has)."""
     body = copy.deepcopy(fixture_json("meta_whatsapp", "inbound_text.json"))
     value = body["entry"][0]["changes"][0]["value"]
     value["messages"][0].update(id=message_id, text={"body": text}, **{"from": sender})
-    value["contacts"][0]["wa_id"] = sender
+    contact = value["contacts"][0]
+    contact.pop("parent_user_id", None)
+    contact.update(wa_id=sender, user_id=f"US.{sender.lstrip('+')}0")
     return body
 
 

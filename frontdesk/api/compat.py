@@ -91,6 +91,7 @@ async def health(rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
     queue = await rt.queue.depth() if db_ok else {}
     pool = rt.workers
     routing = await _routing_stats(rt) if db_ok else {}
+    channels_health = await health_report(rt.db) if db_ok else {}
     return {
         "status": "ok" if db_ok and (pool.running or not rt.settings.run_workers) else "degraded",
         "version": __version__,
@@ -104,7 +105,13 @@ async def health(rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
             "failed": pool.failed,
         },
         "routing": routing,
-        "channels": await health_report(rt.db) if db_ok else {},
+        "channels": channels_health,
+        # Inbound messages kept raw rather than dropped: unreadable ones (in their conversations, kind
+        # "unsupported") and those naming no sender (GET /api/v1/unattributed-messages).
+        "inbound": {
+            key: sum(h[key] for h in channels_health.values())
+            for key in ("unsupported_messages", "unattributed_messages")
+        },
     }
 
 

@@ -31,6 +31,7 @@ def _conversation(row: Any) -> dict[str, Any]:
         "channel_id": row.channel_id,
         "contact_id": row.contact_id,
         "contact_name": row.display_name,
+        "contact_handle": row.handle,
         "thread": row.thread,
         "mode": row.mode,
         "needs_human": row.needs_human,
@@ -43,7 +44,7 @@ def _conversation(row: Any) -> dict[str, Any]:
 
 
 def _base_query() -> sa.Select:
-    return sa.select(conversations, contacts.c.display_name).join(
+    return sa.select(conversations, contacts.c.display_name, contacts.c.handle).join(
         contacts, contacts.c.contact_id == conversations.c.contact_id
     )
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
 from frontdesk.errors import BadRequest, ConfigError, NotFound, RetryableDelivery
+from frontdesk.model.bsuid import is_bsuid
 from frontdesk.model.config import DEFAULT_TENANT
 from frontdesk.model.phone import normalize_e164
 from frontdesk.pipeline.cache import ChannelInfo
@@ -85,7 +86,10 @@ async def _stream(
 
 
 class WhatsAppSend(BaseModel):
-    to: str = Field(description="the customer's number, E.164")
+    to: str = Field(
+        description="the customer's number, E.164, or their business-scoped user id (US.1349…) "
+        "when they use a WhatsApp username"
+    )
     message: str = Field(min_length=1, max_length=4096)
     tenant_id: str | None = None
     channel_id: str | None = Field(
@@ -99,10 +103,14 @@ async def whatsapp_send(
     body: WhatsAppSend, principal: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
     tenant_id = scope_tenant(principal, body.tenant_id) or DEFAULT_TENANT
-    try:
-        to = normalize_e164(body.to)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    to = body.to.strip()
+    if not is_bsuid(to):
+        try:
+            to = normalize_e164(to)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{exc}, or a WhatsApp business-scoped user id like US.13491208655302741918"
+            ) from None
     channel = await _whatsapp_channel(rt, tenant_id, body.channel_id)
     queued = await queue_message(rt, channel, to, body.message, idempotency_key=body.idempotency_key)
     status, provider_id, reason = await _settled(rt, queued.message_id, wait=5.0)

@@ -135,4 +135,7 @@ def _public(row: Any) -> dict[str, Any]:
         "last_send_code": row.last_send_code,
         "needs_attention": bool(row.needs_attention),
         "attention_reason": row.attention_reason,
+        # Stored raw instead of dropped (pipeline.ingest): unreadable, or naming no sender.
+        "unsupported_messages": row.unsupported_count or 0,
+        "unattributed_messages": row.unattributed_count or 0,
     }

@@ -3,8 +3,8 @@
 Meta's bodies are untrusted even once signed, and Meta adds shapes over time, so the getters here
 answer an empty value for a wrong type instead of raising (``required`` raises, for a parser to
 catch and keep the content raw). The webhook dialects (``meta_parse_whatsapp``,
-``meta_parse_messenger``) also share how they date events, name events Meta gives no id, and drop
-messages without a sender.
+``meta_parse_messenger``) also share how they date events, name events Meta gives no id, and set
+apart messages without a sender.
 """
 
 from __future__ import annotations
@@ -14,11 +14,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
-
-from frontdesk.model.messages import InboundMessage
-
-log = structlog.get_logger(__name__)
+from frontdesk.model.messages import InboundMessage, UnattributedMessage
 
 Content = tuple[str, str, dict[str, Any]]  # kind, text, payload of one inbound message
 
@@ -65,10 +61,13 @@ def digest(event: Any) -> str:
     return "meta-" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
 
 
-def kept(messages: list[InboundMessage]) -> list[InboundMessage]:
-    """The messages that have a sender; the others are logged and dropped."""
-    # With no sender there is no conversation to show the message in.
-    for msg in messages:
-        if not msg.sender:
-            log.warning("meta event without a sender dropped", provider_message_id=msg.provider_message_id)
-    return [msg for msg in messages if msg.sender]
+def attributed(messages: list[InboundMessage], raw: Any) -> list[InboundMessage | UnattributedMessage]:
+    """The messages, those without a sender set apart as unattributed (kept raw, never dropped)."""
+    # With no sender there is no conversation to show the message in, but Meta will not send it
+    # again once answered 200: it is stored on its own for a person to see.
+    return [
+        msg
+        if msg.sender
+        else UnattributedMessage(msg.provider_message_id, "the message names no sender", raw)
+        for msg in messages
+    ]

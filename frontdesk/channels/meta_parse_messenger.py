@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from frontdesk.channels.meta_json import Content, as_dict, as_list, as_str, digest, from_epoch, kept, required
+from frontdesk.channels.meta_json import (
+    Content,
+    as_dict,
+    as_list,
+    as_str,
+    attributed,
+    digest,
+    from_epoch,
+    required,
+)
 from frontdesk.model.messages import InboundEvent, InboundMessage, StatusUpdate
 
 MESSENGER_MEDIA = {"image": "image", "video": "video", "audio": "audio", "file": "document"}
@@ -36,7 +45,7 @@ def _messaging_event(event: dict[str, Any]) -> list[InboundEvent]:
     when = from_epoch(event.get("timestamp"), millis=True)
     message = event.get("message")
     if isinstance(message, dict):
-        return [] if message.get("is_echo") else list(kept(_messenger_message(event, message)))
+        return [] if message.get("is_echo") else list(attributed(_messenger_message(event, message), event))
     if isinstance(event.get("delivery"), dict):
         mids = as_list(event["delivery"].get("mids"))
         return [StatusUpdate(mid, "delivered", timestamp=when) for mid in map(as_str, mids) if mid]
@@ -49,7 +58,7 @@ def _messaging_event(event: dict[str, Any]) -> list[InboundEvent]:
         kind, text, payload, message_id = "unsupported", "", {"raw": event}, digest(event)
     sender = as_str(as_dict(event.get("sender")).get("id")) or ""
     msg = InboundMessage(message_id, sender, text=text, kind=kind, payload=payload, timestamp=when)
-    return list(kept([msg]))
+    return list(attributed([msg], event))
 
 
 def _messenger_other(event: dict[str, Any]) -> tuple[str, str, dict[str, Any], str]:

@@ -1,20 +1,48 @@
 """WhatsApp Cloud API webhooks → normalized events (the ``whatsapp_business_account`` object).
 
 Events nest under ``entry[].changes[].value``, one ``phone_number_id`` (our number) per change,
-with the customers' profile names beside the messages and delivery statuses. Read through
-``meta_parse``; a message whose content has an unexpected shape becomes kind "unsupported".
+with the customers' profiles (``contacts``) beside the messages and delivery statuses. Read through
+``meta_parse``; a message whose content has an unexpected shape becomes kind "unsupported", and one
+that names no sender is set apart as unattributed: both are stored, never dropped.
+
+The customer is named by the phone number (``from`` / ``wa_id``) and by a business-scoped user id
+(``from_user_id`` / ``user_id``, parent ``parent_user_id``; ``model.bsuid``). A user who adopted a
+username may send the id alone, with ``profile.username``; ``system`` messages report a new number
+(``user_changed_number``) or a new id (``user_changed_user_id``), with the ``previous_*`` values.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from frontdesk.channels.meta_json import Content, as_dict, as_list, as_str, digest, from_epoch, kept, required
-from frontdesk.model.messages import InboundEvent, InboundMessage, StatusUpdate
+from frontdesk.channels.meta_json import (
+    Content,
+    as_dict,
+    as_list,
+    as_str,
+    attributed,
+    digest,
+    from_epoch,
+    required,
+)
+from frontdesk.model.bsuid import bsuid_or_none
+from frontdesk.model.messages import IdentityChange, InboundEvent, InboundMessage, StatusUpdate
 from frontdesk.model.phone import normalize_e164
 
 MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
 STATUSES = ("sent", "delivered", "read", "failed")
+IDENTITY_CHANGES = ("user_changed_number", "user_changed_user_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What ``contacts[]`` says of one customer: profile name, username, BSUID and parent BSUID."""
+
+    name: str | None = None
+    username: str | None = None
+    bsuid: str | None = None
+    parent_bsuid: str | None = None
 
 
 def phone_number_id(change: Any) -> str | None:
@@ -29,20 +57,30 @@ def whatsapp_entry(entry: dict[str, Any], key: str) -> list[InboundEvent]:
         if phone_number_id(change) != key:
             continue
         value = as_dict(as_dict(change).get("value"))
-        names = _profile_names(value)
-        events += kept([_whatsapp_message(raw, names) for raw in as_list(value.get("messages"))])
+        profiles = _profiles(value)
+        for raw in as_list(value.get("messages")):
+            events += attributed([_whatsapp_message(raw, profiles)], raw)
         statuses = (_whatsapp_status(raw) for raw in as_list(value.get("statuses")))
         events += [status for status in statuses if status is not None]
     return events
 
 
-def _profile_names(value: dict[str, Any]) -> dict[str, str]:
-    names = {}
+def _profiles(value: dict[str, Any]) -> dict[str, Profile]:
+    """Each customer's profile, found by their wa_id and by their BSUID (either may be missing)."""
+    profiles: dict[str, Profile] = {}
     for contact in map(as_dict, as_list(value.get("contacts"))):
-        wa_id, name = as_str(contact.get("wa_id")), as_str(as_dict(contact.get("profile")).get("name"))
-        if wa_id and name:
-            names[wa_id] = name
-    return names
+        profile = as_dict(contact.get("profile"))
+        bsuid = bsuid_or_none(contact.get("user_id"))
+        found = Profile(
+            as_str(profile.get("name")),
+            as_str(profile.get("username")),
+            bsuid,
+            bsuid_or_none(contact.get("parent_user_id")),
+        )
+        for key in (as_str(contact.get("wa_id")), bsuid):
+            if key:
+                profiles[key.lstrip("+")] = found
+    return profiles
 
 
 def whatsapp_address(wa_id: Any) -> str:
@@ -57,22 +95,65 @@ def whatsapp_address(wa_id: Any) -> str:
         return "+" + digits if digits.isdigit() else raw
 
 
-def _whatsapp_message(raw: Any, names: dict[str, str]) -> InboundMessage:
+def _whatsapp_message(raw: Any, profiles: dict[str, Profile]) -> InboundMessage:
     msg = as_dict(raw)
     wa_id = as_str(msg.get("from")) or ""
+    bsuid = bsuid_or_none(msg.get("from_user_id"))
+    reason = None
     try:
         kind, text, payload = _whatsapp_content(msg)
-    except Exception:  # an unforeseen shape must not cost the whole webhook: keep it, raw
+    except Exception as exc:  # an unforeseen shape must not cost the whole webhook: keep it, raw
         kind, text, payload = "unsupported", "", {"raw": raw}
+        reason = f"unreadable {as_str(msg.get('type')) or 'untyped'} message ({type(exc).__name__}: {exc})"
+    change = _identity_change(msg, wa_id, bsuid) if kind == "system" else None
+    if change is not None:
+        bsuid = bsuid or change.previous_bsuid or change.bsuid
+    elif kind == "unsupported" and reason is None:
+        reason = _unsupported_reason(msg)
+    profile = profiles.get(wa_id.lstrip("+")) or profiles.get(bsuid or "") or Profile()
+    if change is None:
+        bsuid = bsuid or profile.bsuid
     return InboundMessage(
         provider_message_id=as_str(msg.get("id")) or digest(raw),
-        sender=whatsapp_address(wa_id),
-        sender_name=names.get(wa_id.lstrip("+")),
+        # The number when WhatsApp shares it (the identity every other channel knows), else the id.
+        sender=whatsapp_address(wa_id) if wa_id else bsuid or "",
+        sender_name=profile.name,
         text=text,
         kind=kind,
         payload=payload,
         reply_to=as_str(as_dict(msg.get("context")).get("id")),
         timestamp=from_epoch(msg.get("timestamp"), millis=False),
+        bsuid=bsuid,
+        parent_bsuid=profile.parent_bsuid or bsuid_or_none(msg.get("from_parent_user_id")),
+        username=profile.username,
+        identity_change=change,
+        reason=reason,
+    )
+
+
+def _unsupported_reason(msg: dict[str, Any]) -> str:
+    reason = f"WhatsApp message type {as_str(msg.get('type')) or '(none)'!r} is not supported"
+    errors = as_list(msg.get("errors"))  # Meta says why it could not pass the message on
+    error = as_dict(errors[0]) if errors else {}
+    detail = as_str(as_dict(error.get("error_data")).get("details")) or as_str(error.get("title"))
+    return f"{reason}: {detail}" if detail else reason
+
+
+def _identity_change(msg: dict[str, Any], wa_id: str, bsuid: str | None) -> IdentityChange | None:
+    system = as_dict(msg.get("system"))
+    kind = as_str(system.get("type")) or ""
+    kind = "user_changed_number" if kind == "customer_changed_number" else kind  # the older name
+    if kind not in IDENTITY_CHANGES:
+        return None
+    new_wa_id = as_str(system.get("wa_id")) or as_str(system.get("new_wa_id"))
+    old_wa_id = as_str(system.get("customer")) or wa_id
+    return IdentityChange(
+        kind=kind,
+        phone=whatsapp_address(new_wa_id) if new_wa_id else None,
+        previous_phone=whatsapp_address(old_wa_id) if old_wa_id and new_wa_id else None,
+        bsuid=bsuid_or_none(system.get("user_id")),
+        previous_bsuid=bsuid_or_none(system.get("previous_user_id")) or bsuid,
+        parent_bsuid=bsuid_or_none(system.get("parent_user_id")),
     )
 
 
@@ -84,7 +165,9 @@ def _whatsapp_content(msg: dict[str, Any]) -> Content:
         kind, text, payload = _whatsapp_media(mtype, msg[mtype])
     elif mtype in WHATSAPP_PARSERS:
         kind, text, payload = WHATSAPP_PARSERS[mtype](msg[mtype])
-    else:  # "unsupported", "unknown", "system", "order", …
+    elif mtype == "system":  # a notice about the customer (new number, new id), not words of theirs
+        kind, text, payload = "system", as_str(as_dict(msg["system"]).get("body")) or "", {}
+    else:  # "unsupported", "unknown", "order", …
         return "unsupported", "", {"raw": msg}
     if kind != "text":
         payload["raw"] = msg

@@ -1,7 +1,9 @@
 """Send-API bodies for Meta's channels: WhatsApp Cloud API, Messenger and Instagram.
 
 The adapter (``meta.py``) posts what these build. WhatsApp takes text, media, reply buttons, lists
-and templates, and only a template once its 24-hour customer service window has closed;
+and templates, and only a template once its 24-hour customer service window has closed; a
+customer known only by their business-scoped user id is addressed in ``recipient`` instead of
+``to``, and gets anything but an authentication template (those need a phone number);
 Messenger and Instagram take text or one attachment, with quick replies standing in for buttons
 and lists. A payload these cannot express is a PermanentDelivery: retrying would not change it.
 """
@@ -11,9 +13,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from frontdesk.channels.bsuid_sends import require_phone_for
 from frontdesk.channels.meta_json import as_dict, as_list
 from frontdesk.channels.meta_parse_whatsapp import MEDIA_KINDS
 from frontdesk.errors import PermanentDelivery
+from frontdesk.model.bsuid import is_bsuid
 from frontdesk.model.messages import OutboundMessage
 from frontdesk.pipeline.cache import ChannelInfo
 
@@ -32,17 +36,24 @@ def whatsapp_body(msg: OutboundMessage, channel: ChannelInfo) -> dict[str, Any]:
     """The Cloud API body for ``msg``: a template instead of free-form once the 24-hour window closed."""
     payload = msg.payload or {}
     if "template" not in payload and _window_closed(msg.last_inbound_at):
-        content = _reengagement(channel)
+        spec = _reengagement_spec(channel)
+        content = {"type": "template", "template": _template(spec, "channel setting templates.reengagement")}
     else:
+        spec = payload.get("template")
         content = _whatsapp_content(msg, payload)
-    to = "".join(ch for ch in msg.to if ch.isdigit())
-    body = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, **content}
+    if is_bsuid(msg.to):  # Meta's field for a business-scoped user id; "to" holds numbers only
+        if content["type"] == "template":
+            require_phone_for(spec)
+        addressee = {"recipient": msg.to}
+    else:
+        addressee = {"to": "".join(ch for ch in msg.to if ch.isdigit())}
+    body = {"messaging_product": "whatsapp", "recipient_type": "individual", **addressee, **content}
     if payload.get("reply_to") and content["type"] != "template":
         body["context"] = {"message_id": str(payload["reply_to"])}
     return body
 
 
-def _reengagement(channel: ChannelInfo) -> dict[str, Any]:
+def _reengagement_spec(channel: ChannelInfo) -> Any:
     templates = channel.settings.get("templates")
     spec = templates.get("reengagement") if isinstance(templates, dict) else None
     if spec is None:
@@ -50,7 +61,7 @@ def _reengagement(channel: ChannelInfo) -> dict[str, Any]:
             "outside WhatsApp's 24-hour customer service window and no 'reengagement' template is configured",
             provider_code="131047",
         )
-    return {"type": "template", "template": _template(spec, "channel setting templates.reengagement")}
+    return spec
 
 
 def _whatsapp_content(msg: OutboundMessage, payload: dict[str, Any]) -> dict[str, Any]:

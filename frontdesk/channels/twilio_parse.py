@@ -1,8 +1,11 @@
 """Twilio webhooks → normalized events: incoming messages, delivery statuses and voice calls.
 
 Twilio posts flat fields, as a form or (signed through ``bodySHA256``) as JSON; both read the same
-here. Kept apart from the adapter (``twilio.py``) as ``meta_parse`` is from ``meta.py``: what a
-webhook says is one concept, proving who sent it and answering it are others.
+here. On WhatsApp, ``ExternalUserId`` (and ``ParentExternalUserId``) carry the customer's
+business-scoped user id, which stands in ``From`` itself (``whatsapp:US.1349…``) when WhatsApp
+hides the number (``model.bsuid``). Kept apart from the adapter (``twilio.py``) as ``meta_parse``
+is from ``meta.py``: what a webhook says is one concept, proving who sent it and answering it are
+others.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from urllib.parse import parse_qsl
 
 from frontdesk.channels.base import RawRequest
 from frontdesk.errors import BadRequest
-from frontdesk.model.messages import InboundEvent, InboundMessage, StatusUpdate
+from frontdesk.model.bsuid import bsuid_or_none
+from frontdesk.model.messages import InboundEvent, InboundMessage, StatusUpdate, UnattributedMessage
 from frontdesk.model.phone import normalize_e164
 
 WHATSAPP_PREFIX = "whatsapp:"
@@ -81,8 +85,9 @@ def parse_events(req: RawRequest) -> list[InboundEvent]:
     status = _status_of(fields)
     if status:
         return _status_update(sid, status, fields)
-    if not fields.get("From", "").strip():
-        return []  # a message from nobody cannot belong to a conversation
+    if not (fields.get("From", "").strip() or bsuid_or_none(fields.get("ExternalUserId"))):
+        # No conversation to put it in, but Twilio will not send it again: keep it on its own.
+        return [UnattributedMessage(sid, "the message names no sender (no From)", dict(fields))]
     return [_message(sid, fields)]
 
 
@@ -131,12 +136,16 @@ def is_json(req: RawRequest) -> bool:
 
 def _message(sid: str, fields: dict[str, str]) -> InboundMessage:
     body = fields.get("Body", "")
+    sender = address(fields.get("From", ""))
+    bsuid = bsuid_or_none(fields.get("ExternalUserId")) or bsuid_or_none(sender)
     msg = InboundMessage(
         provider_message_id=sid,
-        sender=address(fields["From"]),
+        sender=sender or bsuid or "",
         sender_name=fields.get("ProfileName") or None,
         text=body,
         reply_to=fields.get("OriginalRepliedMessageSid") or None,
+        bsuid=bsuid,
+        parent_bsuid=bsuid_or_none(fields.get("ParentExternalUserId")),
     )
     media = _media_items(fields)
     location = _location(fields)
@@ -152,6 +161,7 @@ def _message(sid: str, fields: dict[str, str]) -> InboundMessage:
         }
     elif not body:
         msg.kind, msg.payload = "unsupported", {"raw": dict(fields)}
+        msg.reason = f"a Twilio {fields.get('MessageType') or 'message'} with no text, media or location"
     return msg
 
 

@@ -16,8 +16,10 @@ from typing import Any
 import httpx
 
 from frontdesk.channels.base import json_object
+from frontdesk.channels.bsuid_sends import require_phone_for, require_whatsapp
 from frontdesk.channels.twilio_parse import ERROR_TITLES, WHATSAPP_PREFIX, address
 from frontdesk.errors import PermanentDelivery, RetryableDelivery
+from frontdesk.model.bsuid import is_bsuid
 from frontdesk.model.messages import OutboundMessage
 from frontdesk.pipeline.cache import ChannelInfo
 
@@ -30,6 +32,9 @@ ATTENTION_CODES = frozenset({20003, 21606, 63007})
 def message_form(msg: OutboundMessage, channel: ChannelInfo, public_url: str) -> dict[str, str]:
     """The Messages.json form for ``msg``; delivery statuses come back to ``public_url`` if given."""
     whatsapp = channel.channel_type == "whatsapp"
+    to_bsuid = is_bsuid(msg.to)  # a WhatsApp username's customer: "whatsapp:US.1349…", no "+"
+    if to_bsuid:
+        require_whatsapp(channel.channel_type)
     form = {"To": _on_channel(msg.to, whatsapp)}
     service = channel.settings.get("messaging_service_sid")
     if service:
@@ -37,6 +42,8 @@ def message_form(msg: OutboundMessage, channel: ChannelInfo, public_url: str) ->
     else:
         form["From"] = _on_channel(channel.phone_number or channel.routing_key, whatsapp)
     if whatsapp and _outside_window(msg.last_inbound_at):
+        if to_bsuid:
+            require_phone_for((channel.settings.get("templates") or {}).get("reengagement"))
         form.update(_reengagement(channel))
     else:
         form.update(_content(msg))

@@ -31,8 +31,25 @@ class ConversationKey:
     thread: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class IdentityChange:
+    """What a WhatsApp ``system`` message reports: the customer's new number, new BSUID, or both.
+
+    ``kind`` is Meta's ``system.type`` (``user_changed_number``, ``user_changed_user_id``); the
+    ``previous_*`` values name the identity to update, the others what it becomes."""
+
+    kind: str
+    phone: str | None = None
+    previous_phone: str | None = None
+    bsuid: str | None = None
+    previous_bsuid: str | None = None
+    parent_bsuid: str | None = None
+
+
 @dataclass(slots=True)
 class InboundMessage:
+    # ``sender`` is the customer's address on the provider: a phone number (E.164), a chat id, an
+    # e-mail address, or on WhatsApp the BSUID when the number is hidden (``model.bsuid``).
     provider_message_id: str
     sender: str
     text: str = ""
@@ -42,6 +59,22 @@ class InboundMessage:
     reply_to: str | None = None
     thread: str = ""
     timestamp: datetime | None = None
+    # WhatsApp: the business-scoped user id beside (or as) the sender, its parent, the username.
+    bsuid: str | None = None
+    parent_bsuid: str | None = None
+    username: str | None = None
+    identity_change: IdentityChange | None = None
+    # Why an "unsupported" message could not be read (shown with it in the API).
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class UnattributedMessage:
+    """A message the provider delivered that names no sender: stored raw with why, never dropped."""
+
+    provider_message_id: str
+    reason: str
+    raw: Any = None
 
 
 @dataclass(slots=True)
@@ -53,7 +86,7 @@ class StatusUpdate:
     timestamp: datetime | None = None
 
 
-InboundEvent = InboundMessage | StatusUpdate
+InboundEvent = InboundMessage | StatusUpdate | UnattributedMessage
 
 
 @dataclass(slots=True)

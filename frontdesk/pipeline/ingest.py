@@ -1,7 +1,11 @@
 """Ingest: store an inbound message exactly once and queue its turn, in ONE transaction.
 
 The caller answers the provider only after this returns (ack after durable write). Redelivered
-messages hit the unique (channel, provider message id) index and change nothing.
+messages hit the unique (channel, provider message id) index and change nothing. Nothing a verified
+webhook carries is dropped: a message that could not be read is stored as kind "unsupported" with
+its reason, one that names no sender in ``unattributed_messages``; both are counted in the
+channel's health and logged once, as they are stored. Who the sender is (contacts, identities)
+is ``identities``' concern.
 """
 
 from __future__ import annotations
@@ -10,16 +14,31 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
+from frontdesk.model.bsuid import is_bsuid
 from frontdesk.model.ids import new_id
-from frontdesk.model.messages import STATUS_RANK, ConversationKey, InboundMessage, StatusUpdate
-from frontdesk.model.phone import is_e164
+from frontdesk.model.messages import (
+    STATUS_RANK,
+    ConversationKey,
+    InboundMessage,
+    StatusUpdate,
+    UnattributedMessage,
+)
+from frontdesk.pipeline import identities
 from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.store.channel_tables import channel_health, unattributed_messages
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.dialect import insert
-from frontdesk.store.tables import contact_identities, contacts, conversations, messages
+from frontdesk.store.tables import conversations, messages
+
+log = structlog.get_logger(__name__)
+# Inbound messages that belong to the conversation but ask nothing of the agent: WhatsApp's
+# notices that the customer changed number or id. Marked answered as they are stored.
+NOTICE_KINDS = frozenset({"system"})
+NOTICE_TURN = "notice"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +47,11 @@ class Ingested:
     conversation_id: str
     contact_id: str
     duplicate: bool
+
+
+def _address_of(cache_key: object) -> str:
+    key = cache_key[0] if isinstance(cache_key, tuple) else cache_key
+    return key.contact_address if isinstance(key, ConversationKey) else ""
 
 
 class _LRU(OrderedDict):
@@ -70,8 +94,13 @@ class Ingest:
     async def message(
         self, channel: ChannelInfo, msg: InboundMessage, *, simulated: bool = False
     ) -> Ingested:
+        if msg.identity_change is not None:
+            return await self._identity_notice(channel, msg)
         key = ConversationKey(channel.tenant_id, channel.channel_id, msg.sender, msg.thread)
-        cached = self._known.get(key)
+        # A WhatsApp customer is also named by a BSUID and a username: one the cache has not seen
+        # with this sender goes the full way once, which links it to the contact.
+        cache_key = key if msg.bsuid is None and msg.username is None else (key, msg.bsuid, msg.username)
+        cached = self._known.get(cache_key)
 
         def store(conn: Connection, known: tuple[str, str] | None) -> Ingested:
             if known is None:
@@ -84,12 +113,84 @@ class Ingest:
             if cached is None:
                 raise
             # The cached conversation was deleted meanwhile: forget it and do the full upsert.
-            self._known.pop(key, None)
+            self._known.pop(cache_key, None)
             result = await self.db.run_write(lambda conn: store(conn, None))
-        self._known.put(key, (result.contact_id, result.conversation_id))
+        self._known.put(cache_key, (result.contact_id, result.conversation_id))
         if not result.duplicate:
             self.queue.wake()
+            if msg.kind == "unsupported":
+                log.warning(
+                    "inbound message stored as unsupported",
+                    channel_id=channel.channel_id,
+                    message_id=result.message_id,
+                    provider_message_id=msg.provider_message_id,
+                    reason=msg.reason,
+                )
         return result
+
+    async def _identity_notice(self, channel: ChannelInfo, msg: InboundMessage) -> Ingested:
+        """A WhatsApp notice that the customer changed number or BSUID: update their identities and
+        store it in the conversation they continue, never cached (what it names has just changed)."""
+        change = msg.identity_change
+        assert change is not None
+        gone = {change.previous_phone, change.previous_bsuid} - {None, ""}
+        for cached in [k for k in self._known if _address_of(k) in gone]:
+            self._known.pop(cached, None)
+
+        def store(conn: Connection) -> Ingested:
+            renamed = identities.apply_change(conn, channel, msg)
+            key = ConversationKey(channel.tenant_id, channel.channel_id, renamed.sender, renamed.thread)
+            known = self._upsert_conversation(conn, channel, key, renamed, simulated=False)
+            identities.record_new_phone(conn, known[0], renamed)
+            return self._store(conn, channel, known, renamed)
+
+        return await self.db.run_write(store)
+
+    async def unattributed(self, channel: ChannelInfo, event: UnattributedMessage) -> bool:
+        """Keep a message that names no sender, raw, with its reason; False if it was kept before."""
+
+        def store(conn: Connection) -> bool:
+            stored = conn.execute(
+                insert(self.db, unattributed_messages)
+                .values(
+                    tenant_id=channel.tenant_id,
+                    channel_id=channel.channel_id,
+                    provider_message_id=event.provider_message_id,
+                    reason=event.reason,
+                    payload=event.raw,
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["channel_id", "provider_message_id"])
+                .returning(unattributed_messages.c.id)
+            ).scalar()
+            if stored is not None:
+                self._count(conn, channel, "unattributed_count")
+            return stored is not None
+
+        new = await self.db.run_write(store)
+        if new:
+            log.warning(
+                "inbound message stored as unattributed",
+                channel_id=channel.channel_id,
+                provider_message_id=event.provider_message_id,
+                reason=event.reason,
+            )
+        return new
+
+    def _count(self, conn: Connection, channel: ChannelInfo, column: str) -> None:
+        """One more message of ``column``'s sort on the channel's health, in the storing transaction."""
+        counter = channel_health.c[column]
+        conn.execute(
+            insert(self.db, channel_health)
+            .values(
+                channel_id=channel.channel_id,
+                tenant_id=channel.tenant_id,
+                needs_attention=False,
+                updated_at=utcnow(),
+                **{column: 1},
+            )
+            .on_conflict_do_update(index_elements=["channel_id"], set_={column: counter + 1})
+        )
 
     def conversation_for(
         self, conn: Connection, channel: ChannelInfo, address: str, thread: str = ""
@@ -98,7 +199,7 @@ class Ingest:
         key = ConversationKey(channel.tenant_id, channel.channel_id, address, thread)
         known = self._known.get(key)
         if known is None:
-            msg = InboundMessage(provider_message_id="", sender=address)
+            msg = InboundMessage("", sender=address, bsuid=address if is_bsuid(address) else None)
             known = self._upsert_conversation(conn, channel, key, msg, simulated=False)
         return known
 
@@ -121,6 +222,11 @@ class Ingest:
             "created_at": now,
             "updated_at": now,
         }
+        notice = msg.kind in NOTICE_KINDS
+        if notice:
+            params["turn_id"] = NOTICE_TURN
+        if msg.kind == "unsupported":
+            params["status_reason"] = msg.reason or "this kind of message is not supported"
         message_id = (conn.execute(self._insert_message, params)).scalar()
         if message_id is None:
             existing = (
@@ -133,6 +239,10 @@ class Ingest:
                 )
             ).one()
             return Ingested(existing.id, existing.conversation_id, contact_id, duplicate=True)
+        if notice:  # stored in its conversation, but it neither reopens it nor wakes the agent
+            return Ingested(message_id, conversation_id, contact_id, duplicate=False)
+        if msg.kind == "unsupported":
+            self._count(conn, channel, "unsupported_count")
         touched = conn.execute(self._touch, {"cid": conversation_id, "now": now})
         if touched.rowcount == 0:
             raise IntegrityError("conversation vanished", None, Exception("stale cache"))
@@ -147,7 +257,7 @@ class Ingest:
         msg: InboundMessage,
         simulated: bool,
     ) -> tuple[str, str]:
-        contact_id = self._upsert_contact(conn, channel, msg)
+        contact_id = identities.contact_for(conn, self.db, channel, msg)
         now = utcnow()
         conn.execute(
             insert(self.db, conversations)
@@ -175,63 +285,6 @@ class Ingest:
             )
         ).scalar_one()
         return contact_id, conversation_id
-
-    def _upsert_contact(self, conn: Connection, channel: ChannelInfo, msg: InboundMessage) -> str:
-        ident = contact_identities.c
-        found = (
-            conn.execute(
-                sa.select(ident.contact_id).where(
-                    ident.tenant_id == channel.tenant_id,
-                    ident.provider == channel.provider,
-                    ident.address == msg.sender,
-                )
-            )
-        ).scalar()
-        if found:
-            return found
-        phone = msg.sender if is_e164(msg.sender) else None
-        contact_id = None
-        if phone:  # identities with the same E.164 number are one contact
-            contact_id = (
-                conn.execute(
-                    sa.select(contacts.c.contact_id)
-                    .where(contacts.c.tenant_id == channel.tenant_id, contacts.c.phone_e164 == phone)
-                    .limit(1)
-                )
-            ).scalar()
-        now = utcnow()
-        if contact_id is None:
-            contact_id = new_id("ct")
-            conn.execute(
-                contacts.insert().values(
-                    contact_id=contact_id,
-                    tenant_id=channel.tenant_id,
-                    display_name=msg.sender_name,
-                    phone_e164=phone,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        conn.execute(
-            insert(self.db, contact_identities)
-            .values(
-                tenant_id=channel.tenant_id,
-                contact_id=contact_id,
-                provider=channel.provider,
-                address=msg.sender,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["tenant_id", "provider", "address"])
-        )
-        return (
-            conn.execute(
-                sa.select(ident.contact_id).where(
-                    ident.tenant_id == channel.tenant_id,
-                    ident.provider == channel.provider,
-                    ident.address == msg.sender,
-                )
-            )
-        ).scalar_one()
 
     async def status(self, channel: ChannelInfo, update: StatusUpdate) -> bool:
         """Record a delivery status; never move backwards (a late "delivered" keeps "read")."""

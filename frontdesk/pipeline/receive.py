@@ -14,7 +14,7 @@ import structlog
 
 from frontdesk.channels.base import ChannelAdapter, RawRequest
 from frontdesk.errors import NotFound
-from frontdesk.model.messages import InboundMessage, StatusUpdate
+from frontdesk.model.messages import InboundMessage, StatusUpdate, UnattributedMessage
 from frontdesk.pipeline.cache import ChannelInfo
 
 log = structlog.get_logger(__name__)
@@ -29,6 +29,7 @@ class Receipt:
     conversations: list[str] = field(default_factory=list)
     duplicates: int = 0
     statuses: int = 0
+    unattributed: int = 0  # messages naming no sender, kept apart (ingest.unattributed)
     unknown_keys: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -39,6 +40,7 @@ class Receipt:
             "conversation_ids": self.conversations,
             "duplicates": self.duplicates,
             "statuses": self.statuses,
+            "unattributed": self.unattributed,
         }
 
 
@@ -79,5 +81,10 @@ async def receive(rt, adapter: ChannelAdapter, raw: RawRequest) -> Receipt:  # t
                         receipt.conversations.append(result.conversation_id)
             elif isinstance(event, StatusUpdate) and await rt.ingest.status(channel, event):
                 receipt.statuses += 1
+            elif isinstance(event, UnattributedMessage):
+                if await rt.ingest.unattributed(channel, event):
+                    receipt.unattributed += 1
+                else:
+                    receipt.duplicates += 1
         await rt.channel_health.inbound(channel)
     return receipt

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from frontdesk.agents import runs
 from frontdesk.channels.formatting import render_reply
+from frontdesk.model.bsuid import is_bsuid, is_parent, scope_of
 from frontdesk.model.config import FaqAgentSettings
 from frontdesk.model.messages import AgentReply, HistoryMessage, Turn
 from frontdesk.pipeline import turn_history
@@ -47,7 +48,7 @@ async def process(rt, job: Job, worker_id: str) -> None:  # type: ignore[no-unty
     if completed:
         return
     if not adapter.delivers_in_store:
-        recipient = await _recipient(rt, conv.contact_id, channel.provider)
+        recipient = await _recipient(rt, conv.contact_id, channel)
         retry_at = await deliver(rt, conversation_id, recipient, channel, adapter)
         if retry_at is not None:
             await rt.queue.retry(job, worker_id, retry_at, None, give_up=False)
@@ -55,14 +56,16 @@ async def process(rt, job: Job, worker_id: str) -> None:  # type: ignore[no-unty
     await rt.queue.complete(job, worker_id)
 
 
-# The customer's address on the conversation's own provider (tools book and look up by it).
+# The customer's address on the conversation's own provider (tools book and look up by it): their
+# number where it is known, else a WhatsApp BSUID.
+_UNSCOPED_FIRST = sa.case((contact_identities.c.scope == "", 0), else_=1)
 _ADDRESS = (
     sa.select(contact_identities.c.address)
     .where(
         contact_identities.c.contact_id == conversations.c.contact_id,
         contact_identities.c.provider == channels.c.provider,
     )
-    .order_by(contact_identities.c.id)
+    .order_by(_UNSCOPED_FIRST, contact_identities.c.id)
     .limit(1)
     .correlate(conversations, channels)
     .scalar_subquery()
@@ -297,16 +300,26 @@ def _tenant_view(tenant) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-async def _recipient(rt, contact_id: str, provider: str) -> str:  # type: ignore[no-untyped-def]
+async def _recipient(rt, contact_id: str, channel: Any) -> str:  # type: ignore[no-untyped-def]
+    """Where the channel reaches the contact: their number (Meta asks for it whenever it is known),
+    else their BSUID within the channel's business portfolio (never one another portfolio issued)."""
     ident = contact_identities.c
+    scopes = ("", scope_of(channel.channel_id, channel.settings))
     async with rt.db.read() as conn:
-        return (
+        rows = (
             await conn.execute(
-                sa.select(ident.address)
-                .where(ident.contact_id == contact_id, ident.provider == provider)
-                .limit(1)
+                sa.select(ident.address).where(
+                    ident.contact_id == contact_id,
+                    ident.provider == channel.provider,
+                    ident.scope.in_(scopes),
+                )
             )
-        ).scalar() or ""
+        ).scalars()
+        return min(rows, key=_reach_order, default="")
+
+
+def _reach_order(address: str) -> tuple[int, str]:
+    return (2 if is_parent(address) else 1 if is_bsuid(address) else 0, address)
 
 
 async def requeue_unanswered(rt, tenant_id: str) -> int:  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
-"""Personal data out of logs and traces: phone numbers, e-mail addresses and names become short hashes.
+"""Personal data out of logs and traces: phone numbers, e-mail addresses, WhatsApp business-scoped
+user ids and names become short hashes.
 
 The hash is an HMAC with a key derived from the deployment's secret key, so the same customer
 always gets the same hash (runs can be correlated) while a hash cannot be reversed by hashing every
@@ -15,6 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# A BSUID names the customer as surely as their number does (model.bsuid); its country prefix
+# stays out too, so the whole id is hashed, before the number rule could take only its digits.
+# Ids carry digits; words like "OK.Thanks" do not, and stay.
+BSUID = re.compile(r"(?<![\w.])[A-Z]{2}\.(?:ENT\.)?(?=[A-Za-z]*\d)[A-Za-z0-9]{4,128}(?!\w)")
 # A run of digits with the separators people write numbers with; judged by ``_is_phone``.
 NUMBER = re.compile(r"\+?\d[\d ().-]{5,}\d")
 NON_DIGIT = re.compile(r"[^\d+]")
@@ -39,6 +44,17 @@ PERSONAL_KEYS = frozenset(
         "recipient",
         "to",
         "from",
+        # WhatsApp's names for a customer: business-scoped user ids, the username, the number.
+        "bsuid",
+        "parent_bsuid",
+        "user_id",
+        "parent_user_id",
+        "from_user_id",
+        "recipient_user_id",
+        "recipient_parent_user_id",
+        "username",
+        "handle",
+        "wa_id",
     }
 )
 
@@ -84,6 +100,7 @@ class Redactor:
         if self.reveal or not text:
             return text
         text = EMAIL.sub(lambda m: f"<email:{self.hash(m.group())}>", text)
+        text = BSUID.sub(lambda m: f"<bsuid:{self.hash(m.group())}>", text)
 
         def phone(m: re.Match[str]) -> str:
             found = m.group()

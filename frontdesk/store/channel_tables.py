@@ -1,4 +1,5 @@
-"""Tables of the provider channels: health per channel and the sends recorded in mock mode."""
+"""Tables of the provider channels: health per channel, inbound messages that name no sender, and
+the sends recorded in mock mode."""
 
 from __future__ import annotations
 
@@ -25,7 +26,34 @@ channel_health = sa.Table(
     sa.Column("last_send_code", sa.String(32)),
     sa.Column("needs_attention", sa.Boolean, nullable=False, default=False),
     sa.Column("attention_reason", sa.Text),
+    # Inbound messages stored raw because they could not be read (kind "unsupported") or named no
+    # sender (unattributed_messages): counted as they are stored, so /health shows them cheaply.
+    sa.Column("unsupported_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unattributed_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("updated_at", TS, nullable=False, server_default=_now()),
+)
+
+# Messages a verified webhook carried that belong to no conversation (no sender): kept raw with the
+# reason, deduplicated like messages, for a person to look at (GET /api/v1/unattributed-messages).
+unattributed_messages = sa.Table(
+    "unattributed_messages",
+    metadata,
+    sa.Column(
+        "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column(
+        "channel_id",
+        sa.String(128),
+        sa.ForeignKey("channels.channel_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("provider_message_id", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("payload", sa.JSON),
+    sa.Column("created_at", TS, nullable=False, server_default=_now()),
+    sa.UniqueConstraint("channel_id", "provider_message_id"),
+    sa.Index("ix_unattributed_messages_tenant_id", "tenant_id", "id"),
 )
 
 # FRONTDESK_MOCK_PROVIDERS=true: what would have gone out, for people and tests to look at.

@@ -119,6 +119,8 @@ contacts = sa.Table(
     _tenant_fk(),
     sa.Column("display_name", sa.String(200)),
     sa.Column("phone_e164", sa.String(20)),
+    # The customer's chosen handle where the channel has one (a WhatsApp username): shown, never a key.
+    sa.Column("handle", sa.String(200)),
     *_stamps(),
     sa.Index("ix_contacts_tenant_phone", "tenant_id", "phone_e164"),
 )
@@ -133,8 +135,12 @@ contact_identities = sa.Table(
     ),
     sa.Column("provider", sa.String(16), nullable=False),
     sa.Column("address", sa.String(320), nullable=False),
+    # "" for addresses that mean the same customer on every channel of the tenant (a phone number, a
+    # chat id); what issued the address otherwise: a WhatsApp BSUID is valid only within the
+    # business portfolio behind the channel ("portfolio:<id>" or "channel:<id>", model.bsuid).
+    sa.Column("scope", sa.String(200), nullable=False, server_default=""),
     sa.Column("created_at", TS, nullable=False, server_default=_now()),
-    sa.UniqueConstraint("tenant_id", "provider", "address"),
+    sa.UniqueConstraint("tenant_id", "provider", "scope", "address"),
 )
 
 conversations = sa.Table(

@@ -39,6 +39,7 @@ KNOWN_ERRORS: dict[int, tuple[int, str]] = {
     131026: (400, "(#131026) Message undeliverable"),
     131030: (400, "(#131030) Recipient phone number not in allowed list"),
     131047: (400, "(#131047) Re-engagement message"),
+    131062: (400, "(#131062) Business-scoped User ID recipients are not supported for this message"),
     131056: (400, "(#131056) (Business Account, Consumer Account) pair rate limit hit"),
 }
 
@@ -154,15 +155,14 @@ class FakeMetaGraph:
         return JSONResponse({"recipient_id": recipient, "message_id": f"m_fake{next(self._ids):06d}"})
 
     def _whatsapp_sent(self, body: dict[str, Any]) -> dict[str, Any]:
-        to = str(body.get("to", ""))
+        # A send to a BSUID names it in "recipient" and is answered with contacts[].user_id; "to"
+        # wins when both are given (Meta's business-scoped user ids page).
+        to, recipient = str(body.get("to", "")), str(body.get("recipient", ""))
+        contact = {"input": to, "wa_id": to.lstrip("+")} if to else {"input": recipient, "user_id": recipient}
         message: dict[str, Any] = {"id": f"wamid.FAKE{next(self._ids):06d}{secrets.token_hex(6)}"}
         if body.get("type") == "template":
             message["message_status"] = "accepted"
-        return {
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
-            "messages": [message],
-        }
+        return {"messaging_product": "whatsapp", "contacts": [contact], "messages": [message]}
 
     async def _media_lookup(self, request: Request) -> Response:
         await self._record(request)

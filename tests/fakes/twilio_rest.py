@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from frontdesk.channels.twilio import twilio_signature
+from frontdesk.model.bsuid import is_bsuid
 
 ACCOUNT_SID = "AC" + "a1" * 16
 AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
@@ -191,7 +192,9 @@ def _validate(form: dict[str, str]) -> Response | None:
     if not to:
         return _error(21604)
     number = to.removeprefix("whatsapp:")
-    if not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
+    # WhatsApp also reaches a business-scoped user id, written without "+" ("whatsapp:US.1349…").
+    bsuid = to.startswith("whatsapp:") and is_bsuid(number)
+    if not bsuid and not (number.startswith("+") and number[1:].isdigit() and 8 <= len(number) <= 16):
         return _error(21211, to)
     if not (form.get("Body") or form.get("MediaUrl") or form.get("ContentSid")):
         return _error(21602)

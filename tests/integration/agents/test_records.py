@@ -233,3 +233,25 @@ def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert " 3 " in again.output  # the first import is still there
     missing = runner.invoke(app, [*args, "--contact-column", "mobile"])
     assert missing.exit_code == 1 and "'mobile' not found" in missing.output
+
+
+async def test_a_customer_known_by_bsuid_reads_rows_once_their_number_is_linked(client, runtime) -> None:  # type: ignore[no-untyped-def]
+    from frontdesk.model.messages import InboundMessage
+    from tests.helpers import setup_webchat
+    from tests.providers import add_meta_channel
+
+    assert (await upload(client, "policies", POLICIES)).status_code == 200
+    await setup_webchat(runtime)
+    await add_meta_channel(runtime, "http://127.0.0.1:9")  # replies are not the point here
+    channel = await runtime.cache.channel("wa")
+    bsuid = "US.13491208655302741918"
+    only = await runtime.ingest.message(channel, InboundMessage("wamid.r1", bsuid, "hi", bsuid=bsuid))
+    # A BSUID is not a phone number: it finds nobody's rows (not even by its digits).
+    hidden = await lookup.handler(ctx(runtime, only.contact_id), {"dataset": "policies", "key": "POL-1001"})
+    assert hidden["found"] is False
+    both = await runtime.ingest.message(
+        channel, InboundMessage("wamid.r2", "+14155550101", "hi", bsuid=bsuid)
+    )
+    assert both.contact_id == only.contact_id
+    mine = await lookup.handler(ctx(runtime, only.contact_id), {"dataset": "policies", "key": "POL-1001"})
+    assert mine["found"] is True and mine["record"]["holder"] == "Ana"

@@ -18,6 +18,7 @@ from tests.integration.agents.llm_helpers import fake_llm, replies, say, setting
 
 __all__ = ["fake_llm", "settings"]  # fixtures
 PHONE = "+14155550123"
+BSUID = "US.13491208655302741918"  # a WhatsApp customer known by their business-scoped user id
 
 
 async def _token(rt, tenant_id: str | None) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -97,9 +98,9 @@ async def test_runs_are_tenant_scoped(runtime, client, fake_llm: FakeOpenAI) -> 
     assert (await client.get("/api/v1/conversations/conv_missing/runs")).status_code == 404
 
 
-@pytest.mark.parametrize("log_pii", [False, True])
+@pytest.mark.parametrize(("log_pii", "customer"), [(False, PHONE), (True, PHONE), (False, BSUID)])
 async def test_trace_log_lines(
-    database_url: str, fake_llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, log_pii: bool
+    database_url: str, fake_llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, log_pii: bool, customer: str
 ) -> None:
     lines: list[str] = []
 
@@ -113,9 +114,10 @@ async def test_trace_log_lines(
     try:
         ids = await setup_llm(rt, fake_llm.base_url)
         fake_llm.push(
-            fake_llm.tool_call("search_knowledge", query=f"call me at {PHONE}"), fake_llm.answer("Sure.", 0.9)
+            fake_llm.tool_call("search_knowledge", query=f"call me at {customer}"),
+            fake_llm.answer("Sure.", 0.9),
         )
-        got = await say(rt, ids["channel_id"], "my secret wedding date", sender=PHONE)
+        got = await say(rt, ids["channel_id"], "my secret wedding date", sender=customer)
         await replies(rt, got.conversation_id)
     finally:
         await rt.stop()
@@ -126,8 +128,8 @@ async def test_trace_log_lines(
     assert any(line.startswith("[TRACE] LLM call: iteration=2") for line in lines)
     text = "\n".join(lines)
     if log_pii:
-        assert f"user={PHONE}" in started and "my secret wedding date" in started
+        assert f"user={customer}" in started and "my secret wedding date" in started
     else:
-        assert f"user={pii_hash(PHONE, rt.secrets.derive('pii'))}" in started
-        assert PHONE not in text and "4155550123" not in text and "secret wedding" not in text
-        assert "<phone:" in tool
+        assert f"user={pii_hash(customer, rt.secrets.derive('pii'))}" in started
+        assert customer not in text and customer[-10:] not in text and "secret wedding" not in text
+        assert ("<phone:" if customer == PHONE else "<bsuid:") in tool

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from frontdesk.security.redact import Redactor, pii_hash
 
 KEY = b"k" * 32
@@ -60,3 +62,16 @@ def test_log_helpers_and_reveal() -> None:
     assert shown.message("hello") == "hello"
     assert shown.value({"name": "Ann"}) == {"name": "Ann"}
     assert hidden.user("") == ""
+
+
+def test_business_scoped_user_ids_are_personal_data_like_numbers() -> None:
+    r = Redactor(KEY)
+    bsuid, parent = "US.13491208655302741918", "US.ENT.11815799212886844830"
+    text = r.text(f"customer {bsuid} (parent {parent}), alphanumeric BR.15025AB76394655843.")
+    assert "13491208655302741918" not in text and "1181579921" not in text and "15025AB" not in text
+    assert f"<bsuid:{pii_hash(bsuid, KEY)}>" in text and "US." not in text
+    assert r.text("OK.Thanks, see v2.1 and NO.WAY") == "OK.Thanks, see v2.1 and NO.WAY"
+    args = {"user_id": bsuid, "username": "ana.b", "wa_id": "972987654321", "note": f"for {bsuid}"}
+    redacted = r.value(args)
+    assert bsuid not in json.dumps(redacted) and "ana.b" not in json.dumps(redacted)
+    assert "972987654321" not in json.dumps(redacted)

@@ -20,12 +20,14 @@ from hypothesis import strategies as st
 from frontdesk.channels.base import RawRequest
 from frontdesk.channels.meta import MetaAdapter, classify
 from frontdesk.errors import BadRequest, InvalidSignature, NotFound, PermanentDelivery, RetryableDelivery
-from frontdesk.model.messages import InboundMessage, OutboundMessage, StatusUpdate
+from frontdesk.model.messages import InboundMessage, OutboundMessage, StatusUpdate, UnattributedMessage
 from frontdesk.pipeline.cache import ChannelInfo
 from tests.fakes import meta_graph
 from tests.fakes.meta_graph import FakeMetaGraph
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "providers" / "meta_whatsapp"
+# The recorded customers' business-scoped user ids (contacts[].user_id, parent_user_id).
+FIXTURE_IDS = {"bsuid": "US.13491208655302741918", "parent_bsuid": "US.ENT.11815799212886844830"}
 
 fake_meta = meta_graph.fake_meta  # the fixture, made visible to this module's tests
 ADAPTER = MetaAdapter()
@@ -120,6 +122,7 @@ def test_inbound_text_fixture() -> None:
             kind="text",
             payload={},
             timestamp=at(1697043223),
+            **FIXTURE_IDS,
         )
     ]
 
@@ -148,6 +151,7 @@ def test_inbound_image_fixtures(name: str, url: str | None) -> None:
             kind="image",
             payload={"media": media, "raw": _raw_message(name)},
             timestamp=at(1697043379),
+            **FIXTURE_IDS,
         )
     ]
 
@@ -171,6 +175,7 @@ def test_interactive_reply_fixtures(name: str, itype: str, message_id: str, when
             payload={"interactive": choice, "raw": _raw_message(name)},
             reply_to="wamid.xyzxyz",
             timestamp=at(when),
+            **FIXTURE_IDS,
         )
     ]
 
@@ -317,10 +322,12 @@ def test_referral_of_click_to_whatsapp_ads_is_kept() -> None:
     assert parsed.payload == {"referral": referral}
 
 
-def test_message_without_sender_is_dropped() -> None:
+def test_message_without_sender_is_kept_unattributed() -> None:
     message = wa_message("text", {"body": "hi"})
     del message["from"]
-    assert parse(whatsapp_webhook(message)) == []
+    assert parse(whatsapp_webhook(message)) == [
+        UnattributedMessage(message["id"], "the message names no sender", message)
+    ]
 
 
 # --- Messenger and Instagram ------------------------------------------------------------------------
@@ -575,8 +582,10 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 def _check_events(events: list[Any]) -> None:
     for event in events:
-        assert isinstance(event, InboundMessage | StatusUpdate)
+        assert isinstance(event, InboundMessage | StatusUpdate | UnattributedMessage)
         assert isinstance(event.provider_message_id, str) and event.provider_message_id
+        if isinstance(event, UnattributedMessage):
+            assert event.reason
         if isinstance(event, InboundMessage):
             assert event.sender and isinstance(event.text, str) and len(event.kind) <= 16
 

@@ -1,0 +1,59 @@
+"""Inbound messages that belong to no conversation (no sender), read-only: what a verified webhook
+carried that Frontdesk kept raw instead of dropping, with why (``pipeline.ingest``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query
+
+from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
+from frontdesk.runtime import Runtime
+from frontdesk.security.tokens import Principal
+from frontdesk.store.channel_tables import unattributed_messages
+from frontdesk.store.db import as_utc
+
+router = APIRouter(prefix="/api/v1/unattributed-messages", tags=["conversations"])
+u = unattributed_messages.c
+
+
+@router.get("", summary="Inbound messages that named no sender, kept raw with the reason")
+async def list_unattributed(
+    tenant_id: str | None = None,
+    channel_id: str | None = None,
+    skip: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=500),
+    principal: Principal = Depends(get_principal),
+    rt: Runtime = Depends(get_runtime),
+) -> dict[str, Any]:
+    tenant = scope_tenant(principal, tenant_id)
+    filters = [
+        column == value for column, value in ((u.tenant_id, tenant), (u.channel_id, channel_id)) if value
+    ]
+    async with rt.db.read() as conn:
+        total = (
+            await conn.execute(sa.select(sa.func.count()).select_from(unattributed_messages).where(*filters))
+        ).scalar()
+        rows = (
+            await conn.execute(
+                sa.select(unattributed_messages)
+                .where(*filters)
+                .order_by(u.id.desc())
+                .offset(skip)
+                .limit(limit)
+            )
+        ).all()
+    items = [
+        {
+            "id": r.id,
+            "tenant_id": r.tenant_id,
+            "channel_id": r.channel_id,
+            "provider_message_id": r.provider_message_id,
+            "reason": r.reason,
+            "payload": r.payload,
+            "created_at": as_utc(r.created_at).isoformat() if r.created_at else None,
+        }
+        for r in rows
+    ]
+    return {"items": items, "total": total, "skip": skip, "limit": limit}
