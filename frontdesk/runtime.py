@@ -26,6 +26,7 @@ from frontdesk.pipeline.queue.local import LocalQueue
 from frontdesk.pipeline.ratelimit import SendRateLimiter
 from frontdesk.pipeline.worker import WorkerPool
 from frontdesk.security.secrets import SecretBox, load_secret_box
+from frontdesk.security.ssrf import allow_list, guarded_client
 from frontdesk.settings import Settings
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.migrate import upgrade
@@ -43,15 +44,21 @@ class Runtime:
         self.queue = LocalQueue(self.db, settings)
         self.ingest = Ingest(self.db, self.queue)
         self.cache = RoutingCache(self.db, self.secrets, ttl=settings.config_cache_seconds)
-        self.agents = AgentRegistry()
+        self.agents = AgentRegistry(lambda: allow_list(self.settings))
         self.adapters = AdapterRegistry(self.db, public_url=settings.public_url, mock=settings.mock_providers)
         self.channel_health = ChannelHealth(self.db)
         self.send_limiter = SendRateLimiter(settings.redis_url or None)
-        self.config = ConfigService(self.db, self.secrets, on_change=self._config_changed)
+        self.config = ConfigService(
+            self.db, self.secrets, on_change=self._config_changed, allow=lambda: allow_list(self.settings)
+        )
         self.workers = WorkerPool(self, size=settings.workers)
         self.calendar_sync = CalendarSync(self)
         self.token_cache: dict[str, Any] = {}
+        # Provider APIs at the operator's base URLs; everything a tenant can point goes through ``outbound``.
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        self.outbound = guarded_client(
+            lambda: allow_list(self.settings), timeout=httpx.Timeout(15.0, connect=5.0)
+        )
         self.started = False
 
     async def start(self, *, migrate: bool = True, workers: bool | None = None) -> None:
@@ -70,6 +77,7 @@ class Runtime:
         await self.calendar_sync.stop()
         await self.agents.aclose()
         await self.http.aclose()
+        await self.outbound.aclose()
         await self.db.dispose()
         self.started = False
 

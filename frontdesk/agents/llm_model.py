@@ -30,9 +30,9 @@ _checked: dict[tuple[str, str], float] = {}
 async def check_endpoint(rt: Any, settings: LlmAgentSettings) -> None:
     """Refuse an endpoint on the operator's own network (FRONTDESK_HTTP_ACTIONS_ALLOW opens it).
 
-    The endpoint is the tenant's choice, like an HTTP action's URL. Checked when first used and
-    again a minute later (a DNS answer can change); the model client then connects on its own, so
-    unlike ``security.ssrf.fetch`` this does not pin the address it checked.
+    The endpoint is the tenant's choice, like an HTTP action's URL. This early check gives a clear
+    error before a model call; the model clients' pool (``AgentRegistry``) checks again at every new
+    connection and connects to the address it checked, so a DNS answer that changes is caught too.
     """
     from frontdesk.security.ssrf import allow_list, check_url
 

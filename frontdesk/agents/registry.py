@@ -8,6 +8,7 @@ without one of them answers with the fallback and asks for a person (``Unavailab
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -18,6 +19,7 @@ from frontdesk.agents.faq import FaqAgent
 from frontdesk.agents.knowledge import KnowledgeIndex
 from frontdesk.model.config import FaqAgentSettings
 from frontdesk.pipeline.cache import AgentInfo, TenantInfo
+from frontdesk.security.ssrf import AllowList, guard_transport
 from frontdesk.store.db import Database
 from frontdesk.store.tables import knowledge
 
@@ -28,7 +30,8 @@ MODEL_POOL = httpx2.Limits(max_connections=1000, max_keepalive_connections=256, 
 
 
 class AgentRegistry:
-    def __init__(self) -> None:
+    def __init__(self, allow: Callable[[], AllowList] = AllowList) -> None:
+        self._allow = allow  # the operator's allow-list, read at each new model connection
         self._indexes: dict[str, tuple[int, KnowledgeIndex]] = {}
         self._models: dict[tuple, Any] = {}
         self._http: httpx2.AsyncClient | None = None  # the model endpoints' connection pool
@@ -63,7 +66,9 @@ class AgentRegistry:
                 # Not closed: a turn may still be using it; its pool goes with the last reference.
                 self._models.pop(next(iter(self._models)))
             if self._http is None:
-                self._http = httpx2.AsyncClient(limits=MODEL_POOL)
+                # Model endpoints are the tenant's choice: every connection is checked and pinned.
+                transport = guard_transport(httpx2.AsyncHTTPTransport(limits=MODEL_POOL), self._allow)
+                self._http = httpx2.AsyncClient(transport=transport, trust_env=False)
             model = self._models[cache_key] = llm_model.build_model(settings, key, self._http)
         return model
 

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
+from frontdesk.channels.base import media_origin
 from frontdesk.errors import BadRequest, ConfigError, NotFound, RetryableDelivery
 from frontdesk.model.bsuid import is_bsuid
 from frontdesk.model.config import DEFAULT_TENANT
@@ -51,17 +52,22 @@ async def message_media(
         raise NotFound(f"the channel of message {message_id} no longer exists")
     adapter = rt.adapters.get(channel.provider)
     source = await adapter.media_source(payload, channel, rt.cache.credentials(channel), rt.http)
-    return await _stream(rt, source.url, source.headers, source.content_type, rt.settings.max_media_bytes)
+    # A payload names its media URL, and a tenant signs its own webhooks: only the provider's media
+    # hosts (guarded, redirects too) or the operator's own base URL are ever fetched.
+    http = rt.http if media_origin(source.url, adapter, channel) == "operator" else rt.outbound
+    return await _stream(http, source.url, source.headers, source.content_type, rt.settings.max_media_bytes)
 
 
 async def _stream(
-    rt: Runtime, url: str, headers: dict[str, str], content_type: str | None, cap: int
+    http: httpx.AsyncClient, url: str, headers: dict[str, str], content_type: str | None, cap: int
 ) -> StreamingResponse:
-    request = rt.http.build_request("GET", url, headers=headers)
+    request = http.build_request("GET", url, headers=headers)
     try:
-        upstream = await rt.http.send(request, stream=True, follow_redirects=True)
+        upstream = await http.send(request, stream=True, follow_redirects=True)
     except httpx.HTTPError as exc:
-        raise RetryableDelivery(f"the provider's media server could not be reached: {exc}") from None
+        raise RetryableDelivery(
+            f"the provider's media server could not be reached ({type(exc).__name__})"
+        ) from None
     if upstream.status_code >= 400:
         await upstream.aclose()
         raise NotFound(f"the provider answered {upstream.status_code} for this media")

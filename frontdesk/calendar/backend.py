@@ -42,11 +42,14 @@ class CalendarBackend(ABC):
 def backend_for(
     cfg: CalendarConfig, http: httpx.AsyncClient, tokens: dict[str, Any]
 ) -> CalendarBackend | None:
-    """The tenant's connected calendar, or None. ``tokens`` caches OAuth access tokens between calls."""
+    """The tenant's connected calendar, or None. ``tokens`` caches OAuth access tokens between calls.
+
+    ``http`` must be a guarded client (``security.ssrf.guarded_client``): calendar URLs are the tenant's.
+    """
     if cfg.caldav is not None:
         from frontdesk.calendar.caldav_sync import CalDavBackend
 
-        return CalDavBackend(cfg.caldav)
+        return CalDavBackend(cfg.caldav, http)
     if cfg.google is not None:
         from frontdesk.calendar.google_sync import GoogleBackend
 

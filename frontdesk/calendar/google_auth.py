@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from frontdesk.calendar.connections import GoogleConfig, secret
 from frontdesk.calendar.errors import SyncFailed
+from frontdesk.security.ssrf import OutboundError
 
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 SCOPE = "https://www.googleapis.com/auth/calendar"
@@ -35,8 +36,9 @@ def service_account_key(cfg: GoogleConfig) -> dict[str, Any]:
         return cfg.service_account
     try:
         return json.loads(Path(cfg.service_account_file).read_text())
-    except (OSError, ValueError) as exc:
-        raise SyncFailed(f"cannot read google.service_account_file: {exc}") from exc
+    except (OSError, ValueError):
+        # One message whatever went wrong: it must not tell whether a file exists on the server.
+        raise SyncFailed("google.service_account_file is not a readable service account key") from None
 
 
 def signed_assertion(key: dict[str, Any], token_url: str, subject: str, now: float) -> str:
@@ -93,10 +95,11 @@ class GoogleAuth:
             form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
         try:
             r = await self.http.post(url, data=form)
-        except httpx.HTTPError as exc:
-            raise SyncFailed(f"google token request failed: {type(exc).__name__}: {exc}") from exc
+        except (httpx.HTTPError, OutboundError) as exc:
+            reason = exc.message if isinstance(exc, OutboundError) else type(exc).__name__
+            raise SyncFailed(f"google token request failed: {reason}") from exc
         if r.status_code != 200:
-            raise SyncFailed(f"google token request refused ({r.status_code}): {r.text[:300]}")
+            raise SyncFailed(f"google token request refused: HTTP {r.status_code}")
         body = r.json()
         expires = float(body.get("expires_in", 3600))
         self.cache[self._key] = (body["access_token"], time.monotonic() + max(0.0, expires - EARLY_SECONDS))

@@ -21,6 +21,7 @@ from frontdesk.calendar.connections import GoogleConfig
 from frontdesk.calendar.errors import SyncFailed
 from frontdesk.calendar.google_auth import GoogleAuth
 from frontdesk.calendar.ics import CalendarEvent
+from frontdesk.security.ssrf import OutboundError
 
 PRIVATE_KEY = "frontdesk_appointment_id"
 
@@ -40,6 +41,10 @@ def _when(value: dict[str, Any], tz: ZoneInfo) -> datetime:
     return day.replace(tzinfo=tz).astimezone(UTC)
 
 
+def _reason(exc: Exception) -> str:
+    return exc.message if isinstance(exc, OutboundError) else type(exc).__name__
+
+
 class GoogleBackend(CalendarBackend):
     name = "google"
 
@@ -55,13 +60,14 @@ class GoogleBackend(CalendarBackend):
         headers = {"Authorization": f"Bearer {await self.auth.token()}"}
         try:
             r = await self.http.request(method, url, headers=headers, **kw)
-        except httpx.HTTPError as exc:
-            raise SyncFailed(f"Google Calendar {doing} failed: {type(exc).__name__}: {exc}") from exc
+        except (httpx.HTTPError, OutboundError) as exc:
+            raise SyncFailed(f"Google Calendar {doing} failed: {_reason(exc)}") from exc
         if r.status_code == 401:
             self.auth.forget()  # expired or revoked: the next attempt fetches a new one
         if r.is_success or r.status_code in ok:
             return r
-        raise SyncFailed(f"Google Calendar {doing} failed ({r.status_code}): {r.text[:300]}")
+        # The status only: tenants read this message, and the answer's body is not theirs to see.
+        raise SyncFailed(f"Google Calendar {doing} failed: HTTP {r.status_code}")
 
     def _body(self, event: CalendarEvent) -> dict[str, Any]:
         return {

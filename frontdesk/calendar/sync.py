@@ -208,7 +208,7 @@ class CalendarSync:
         if tenant is None or not (tenant.settings or {}).get("calendar"):
             return None
         cfg = calendar_config.load(tenant.settings)
-        backend = backend_for(cfg, self.rt.http, self.tokens)
+        backend = backend_for(cfg, self.rt.outbound, self.tokens)
         return Connected(backend, cfg, zone(tenant.timezone)) if backend else None
 
     async def refresh_due(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 from starlette.responses import Response
@@ -18,6 +19,7 @@ from starlette.responses import Response
 from frontdesk.errors import NotFound
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.security.ssrf import BlockedDestination
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,9 @@ class RawRequest:
 
 class ChannelAdapter(ABC):
     provider: ClassVar[str]
+    # Where the provider serves inbound media (these hosts and their subdomains, over https). A media
+    # URL anywhere else is refused: a tenant signs its own webhooks, so a payload can name any URL.
+    media_domains: ClassVar[tuple[str, ...]] = ()
     # True when the store itself is the delivery medium (web chat streams read it): outbound rows
     # are written as sent and no provider call is made.
     delivers_in_store: ClassVar[bool] = False
@@ -88,6 +93,35 @@ class ChannelAdapter(ABC):
     ) -> None:
         """Tell the provider the customer's message was read, where the provider has such a thing."""
         return None
+
+
+def media_origin(url: str, adapter: ChannelAdapter, channel: ChannelInfo) -> str:
+    """Who serves ``url``: "operator" (the channel's configured ``api_base_url``) or "provider".
+
+    Raises BlockedDestination for any other URL. The operator's base URL is trusted as it is
+    (``config.operator_only`` keeps tenants from setting it); a provider's URL is still fetched
+    through the outbound guard, and so is every redirect it leads to.
+    """
+    own = channel.settings.get("api_base_url")
+    if own and origin(url) == origin(str(own)):
+        return "operator"
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "https" and any(host == d or host.endswith("." + d) for d in adapter.media_domains):
+        return "provider"
+    raise BlockedDestination(
+        f"{adapter.provider} does not serve media from {host or 'this URL'}; it was not downloaded"
+    )
+
+
+def origin(url: str) -> tuple[str, str | None, int | None]:
+    """(scheme, host, port) of ``url``, the port filled in for http(s); empty for a broken URL."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        return scheme, parts.hostname, parts.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:
+        return "", None, None
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:

@@ -40,6 +40,7 @@ META_DOMAINS = ("fbsbx.com", "facebook.com", "fbcdn.net", "whatsapp.net", "whats
 
 class MetaAdapter(ChannelAdapter):
     provider: ClassVar[str] = "meta"
+    media_domains: ClassVar[tuple[str, ...]] = META_DOMAINS
 
     # Verify tokens are credentials, which ChannelInfo does not carry: callers pass them alongside.
     def handshake(  # type: ignore[override]

@@ -25,6 +25,7 @@ class MockSender(ChannelAdapter):
         self.db = db
         self.provider = real.provider  # type: ignore[misc]
         self.delivers_in_store = real.delivers_in_store  # type: ignore[misc]
+        self.media_domains = real.media_domains  # type: ignore[misc]
 
     def handshake(self, req: RawRequest, channels: list) -> Any:  # type: ignore[override]
         return self.real.handshake(req, channels)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 import httpx
 
 from frontdesk.channels import twilio_parse
-from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest, json_object
+from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest, json_object, origin
 from frontdesk.channels.twilio_parse import CallEvent, header, is_json
 from frontdesk.channels.twilio_send import account, delivery_error, message_form
 from frontdesk.errors import InvalidSignature, NotFound, RetryableDelivery
@@ -48,6 +48,9 @@ def twilio_signature(
 
 class TwilioAdapter(ChannelAdapter):
     provider: ClassVar[str] = "twilio"
+    # MediaUrlN is the Media subresource on api.twilio.com; it redirects to Twilio's storage,
+    # and each redirect is checked by the outbound guard.
+    media_domains: ClassVar[tuple[str, ...]] = ("twilio.com",)
 
     def __init__(self, public_url: str = "") -> None:
         # FRONTDESK_PUBLIC_URL: where Twilio posts delivery statuses back to us.
@@ -116,7 +119,7 @@ class TwilioAdapter(ChannelAdapter):
         headers = {}
         account_sid, token = credentials.get("account_sid"), credentials.get("auth_token")
         # Credentials go only to Twilio's own API host, never to whatever URL a payload names.
-        if account_sid and token and _origin(url) == _origin(_api_base(channel)):
+        if account_sid and token and origin(url) == origin(_api_base(channel)):
             basic = base64.b64encode(_utf8(f"{account_sid}:{token}")).decode("ascii")
             headers["Authorization"] = f"Basic {basic}"
         return MediaSource(url=url, headers=headers, content_type=media.get("mime_type"))
@@ -186,15 +189,6 @@ def _pairs(
 
 def _api_base(channel: ChannelInfo) -> str:
     return str(channel.settings.get("api_base_url") or DEFAULT_API_BASE).rstrip("/")
-
-
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    try:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        return scheme, parts.hostname, parts.port or {"https": 443, "http": 80}.get(scheme)
-    except ValueError:
-        return "", None, None
 
 
 def _utf8(text: str) -> bytes:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.config import agent_secrets
+from frontdesk.config import agent_secrets, operator_only
 from frontdesk.config import repository as repo
 from frontdesk.config import validation as rules
 from frontdesk.config.repository import Kind, kind_of
@@ -27,6 +27,7 @@ from frontdesk.errors import BadRequest, ConfigError, ConflictError, Forbidden, 
 from frontdesk.model.config import DEFAULT_TENANT
 from frontdesk.model.phone import normalize_e164
 from frontdesk.security.secrets import SecretBox
+from frontdesk.security.ssrf import AllowList
 from frontdesk.security.tokens import SYSTEM, Principal
 from frontdesk.store.db import Database
 from frontdesk.store.tables import mappings
@@ -58,10 +59,17 @@ def scope(principal: Principal, tenant_id: str | None) -> str | None:
 
 
 class ConfigService:
-    def __init__(self, db: Database, secrets: SecretBox, on_change: OnChange | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        secrets: SecretBox,
+        on_change: OnChange | None = None,
+        allow: Callable[[], AllowList] = AllowList,
+    ) -> None:
         self.db = db
         self.secrets = secrets
         self.on_change = on_change
+        self.allow = allow  # the operator's outbound allow-list (operator-only settings)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -196,6 +204,7 @@ class ConfigService:
         k = kind_of(kind)
         data = self.scoped_data(k, data, principal)
         model = rules.build(k, data)
+        self.check_operator_only(k, model, None, principal)
         pub = repo.public(k, repo.values(k, model, self.secrets))
         async with self._writing(principal, creating=True) as (conn, subjects):
             subjects.append((k, pub))
@@ -228,6 +237,7 @@ class ConfigService:
                         rules.immutable_message(k, field), details=[{"field": field, "message": "immutable"}]
                     )
             model = rules.build(k, merge_patch(current, patch))
+            self.check_operator_only(k, model, current, principal)
             pub = repo.public(k, repo.values(k, model, self.secrets))
             if model.model_dump(mode="json") == current:
                 return pub
@@ -298,6 +308,12 @@ class ConfigService:
         if isinstance(data["tenant_id"], str) and not principal.can_see(data["tenant_id"]):
             raise NotFound(f"Tenant '{data['tenant_id']}' not found")
         return data
+
+    def check_operator_only(
+        self, k: Kind, model: Any, current: dict[str, Any] | None, principal: Principal
+    ) -> None:
+        """Refuse what only the platform may set (see ``operator_only``) when a tenant's token sets it."""
+        operator_only.check(k.name, model.model_dump(mode="json"), current, principal, self.allow())
 
     def full(self, k: Kind, row: Any) -> dict[str, Any]:
         """The complete object of a row, credentials decrypted (never leaves the service)."""

@@ -223,6 +223,7 @@ async def _plan_one(service: ConfigService, k: Kind, raw: Any, principal: Princi
         stored = current["config"] if current else {}
         data["config"] = agent_secrets.resolve_import(data["config"], stored, str(object_id))
     model = rules.build(k, data)
+    service.check_operator_only(k, model, current, principal)
     pub = repo.public(k, repo.values(k, model, service.secrets))
     if current is None:
         action = "create"

@@ -8,6 +8,12 @@ so a DNS answer that changes between check and connect (DNS rebinding) cannot sl
 Redirects are followed by hand, each hop checked again. The operator opens holes with
 ``FRONTDESK_HTTP_ACTIONS_ALLOW`` (comma-separated host names and CIDRs).
 
+Two ways in, one check (``check_url``): ``fetch`` for a single bounded exchange (HTTP actions,
+remote agents, router models), and ``guarded_client`` for long-lived clients (model endpoints,
+calendars, media downloads) whose connection pool connects through ``GuardedBackend``: every new
+connection resolves and checks its host and connects to the address it checked, so redirects and
+DNS answers that change later are checked too, while TLS still verifies the real host name.
+
     OutboundError (FrontdeskError)     the call could not be made or its answer was refused
      ├── BlockedDestination            the destination is not allowed (403)
      └── OutboundTimeout               no complete answer in time
@@ -21,6 +27,7 @@ import ipaddress
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,17 +158,70 @@ async def check_url(url: httpx.URL, allow: AllowList) -> IPAddress:
     """The address to connect to for ``url``; BlockedDestination if any of its addresses is forbidden."""
     if url.scheme not in ("http", "https") or not url.host:
         raise BlockedDestination(f"only http(s) URLs with a host can be called, not {str(url)!r}")
-    ips = await resolve(url.host, url.port or (443 if url.scheme == "https" else 80))
-    if allow.allows_host(url.host):
+    return await check_host(url.host, url.port or (443 if url.scheme == "https" else 80), allow)
+
+
+async def check_host(host: str, port: int, allow: AllowList) -> IPAddress:
+    """The address to connect to for ``host``; BlockedDestination if any of its addresses is forbidden."""
+    ips = await resolve(host, port)
+    if allow.allows_host(host):
         return ips[0]
     for ip in ips:
         reason = forbidden_reason(ip)
         if reason and not allow.allows_ip(ip):
             raise BlockedDestination(
-                f"{url.host} resolves to {ip}, a {reason} address; outbound calls may only reach public "
+                f"{host} resolves to {ip}, a {reason} address; outbound calls may only reach public "
                 "addresses unless the operator allows the host in FRONTDESK_HTTP_ACTIONS_ALLOW"
             )
     return ips[0]
+
+
+class GuardedBackend:
+    """An httpcore network backend (httpx's or httpx2's) that connects only to addresses it checked.
+
+    The pool above it still keys connections by host name and TLS still verifies that name; only
+    the TCP connection goes to the checked address, so nothing can change between check and connect.
+    """
+
+    def __init__(self, inner: Any, allow: Callable[[], AllowList]) -> None:
+        self.inner = inner
+        self.allow = allow
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> Any:
+        ip = await check_host(host, port, self.allow())
+        return await self.inner.connect_tcp(
+            str(ip), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        )
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> Any:
+        raise BlockedDestination("outbound calls cannot use unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def guard_transport(transport: Any, allow: Callable[[], AllowList]) -> Any:
+    """``transport`` (an httpx or httpx2 ``AsyncHTTPTransport``) connecting through ``GuardedBackend``.
+
+    Neither library takes a network backend in its public API; the pool's attribute is set instead,
+    and tests/unit/security pin that a loopback host is refused through it.
+    """
+    pool = transport._pool
+    pool._network_backend = GuardedBackend(pool._network_backend, allow)
+    return transport
+
+
+def guarded_client(allow: Callable[[], AllowList], **kwargs: Any) -> httpx.AsyncClient:
+    """An httpx client whose every connection (redirects included) passes the guard."""
+    transport = guard_transport(httpx.AsyncHTTPTransport(verify=_tls()), allow)
+    return httpx.AsyncClient(transport=transport, trust_env=False, **kwargs)
 
 
 @dataclass

@@ -190,3 +190,32 @@ async def test_any_agent_that_raises_still_answers(runtime, monkeypatch: pytest.
     assert conv.needs_human_reason == "the agent failed: KeyError: 'entry_id'"
     [run] = await runs_of(runtime, got.conversation_id)
     assert run["agent_kind"] == "faq" and run["status"] == "error" and run["error"] == "KeyError: 'entry_id'"
+
+
+async def test_a_dns_answer_that_changes_after_the_check_is_caught(
+    database_url: str, fake_llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name is public when checked, loopback when connected; the connection is refused."""
+    from frontdesk.security import ssrf
+
+    real = ssrf.resolve
+    answers = {"calls": 0}
+
+    async def rebinding(host: str, port: int):  # type: ignore[no-untyped-def]
+        if host != "localhost":
+            return await real(host, port)
+        answers["calls"] += 1
+        return (
+            [ssrf.ipaddress.ip_address("93.184.216.34")] if answers["calls"] == 1 else await real(host, port)
+        )
+
+    monkeypatch.setattr(ssrf, "resolve", rebinding)
+    rt = Runtime(make_settings(database_url))  # no FRONTDESK_HTTP_ACTIONS_ALLOW
+    await rt.start()
+    try:
+        ids = await setup_llm(rt, fake_llm.base_url.replace("127.0.0.1", "localhost"))
+        got = await say(rt, ids["channel_id"], "hello")
+        await _fails(rt, got.conversation_id, "loopback")
+        assert fake_llm.requests == [] and answers["calls"] >= 2
+    finally:
+        await rt.stop()

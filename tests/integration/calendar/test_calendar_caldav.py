@@ -9,11 +9,14 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from xml.etree import ElementTree
 
+import httpx
+import icalendar
 import pytest
 import sqlalchemy as sa
-from caldav import aio
 
 from frontdesk.calendar import SyncFailed
 from frontdesk.calendar.tables import calendar_appointments
@@ -79,23 +82,62 @@ def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(10)
 
 
-def _client(url: str, password: str = PASSWORD) -> aio.AsyncDAVClient:
-    return aio.AsyncDAVClient(url=url, username=USER, password=password, enable_rfc6764=False)
+MKCALENDAR = """<?xml version="1.0" encoding="utf-8"?>
+<c:mkcalendar xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+<d:set><d:prop><d:displayname>Shop</d:displayname></d:prop></d:set></c:mkcalendar>"""
+ALL_EVENTS = """<?xml version="1.0" encoding="utf-8"?>
+<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+<d:prop><c:calendar-data/></d:prop>
+<c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"/></c:comp-filter></c:filter>
+</c:calendar-query>"""
+
+
+def _client() -> httpx.AsyncClient:
+    # The test's own view of the server, apart from Frontdesk's client.
+    return httpx.AsyncClient(auth=(USER, PASSWORD), timeout=10)
 
 
 @pytest.fixture
 async def calendar_url(radicale: str) -> str:
     """A fresh calendar collection for each test."""
-    async with _client(f"{radicale}/") as client:
-        principal = await client.get_principal()
-        cal = await principal.make_calendar(name="Shop", cal_id=uuid.uuid4().hex)
-        return str(cal.url)
+    url = f"{radicale}/{USER}/{uuid.uuid4().hex}/"
+    async with _client() as client:
+        made = await client.request("MKCALENDAR", url, content=MKCALENDAR.encode())
+    assert made.status_code == 201, made.text
+    return url
 
 
 async def _events(url: str) -> dict[str, object]:
-    async with _client(url) as client:
-        found = await aio.Calendar(client=client, url=url).get_events()
-        return {str(e.icalendar_component["uid"]): e.icalendar_component for e in found}
+    async with _client() as client:
+        answer = await client.request("REPORT", url, content=ALL_EVENTS.encode(), headers={"Depth": "1"})
+    assert answer.status_code == 207, answer.text
+    found = {}
+    for data in ElementTree.fromstring(answer.content).iterfind(
+        ".//{urn:ietf:params:xml:ns:caldav}calendar-data"
+    ):
+        for event in icalendar.Calendar.from_ical(data.text).walk("VEVENT"):
+            found[str(event["uid"])] = event
+    return found
+
+
+async def _put_event(url: str, uid: str, start: datetime, end: datetime, *, weekly: bool = False) -> None:
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//test//calendar app//EN")
+    cal.add("version", "2.0")
+    event = icalendar.Event()
+    event.add("uid", uid)
+    event.add("dtstamp", start)
+    event.add("dtstart", start)
+    event.add("dtend", end)
+    event.add("summary", "Blocked")
+    if weekly:
+        event.add("rrule", {"freq": "weekly", "count": 4})
+    cal.add_component(event)
+    async with _client() as client:
+        put = await client.put(
+            f"{url}{uid}.ics", content=cal.to_ical(), headers={"Content-Type": "text/calendar"}
+        )
+    assert put.status_code in (201, 204), put.text
 
 
 def _caldav(url: str, password: str = PASSWORD, **more: str) -> dict:
@@ -148,14 +190,18 @@ async def test_busy_times_in_the_calendar_are_unavailable(runtime, calendar_url:
     ours = await call(ctx, "book_appointment", service="Haircut", start=at(day, "15:00"), name="A")
     await runtime.calendar_sync.push_due()
     # The business blocks 10:00-11:00 directly in its calendar app.
-    async with _client(calendar_url) as client:
-        await aio.Calendar(client=client, url=calendar_url).add_event(
-            dtstart=instant(day, "10:00"), dtend=instant(day, "11:00"), summary="Dentist", uid="dentist-1"
-        )
-    assert await runtime.calendar_sync.refresh_busy(tenant) == 1  # our own event is not "busy"
+    await _put_event(calendar_url, "dentist-1", instant(day, "10:00"), instant(day, "11:00"))
+    # And every week 13:00-14:00, since the week before: the server expands the recurrence.
+    week = timedelta(days=7)
+    await _put_event(
+        calendar_url, "lunch-1", instant(day, "13:00") - week, instant(day, "14:00") - week, weekly=True
+    )
+    # The dentist and each lunch in the busy window; our own event is not "busy".
+    assert await runtime.calendar_sync.refresh_busy(tenant) >= 2
     free = await call(ctx, "check_availability", date=day.isoformat(), service="Haircut")
     times = [s[11:16] for s in free["slots"]]
     assert "10:00" not in times and "10:30" not in times and "09:30" in times and "11:00" in times
+    assert "13:00" not in times and "12:30" not in times and "14:00" in times
     assert "15:00" in times  # still one of two places left next to our own booking
     with pytest.raises(Exception, match="not available"):
         await call(ctx, "book_appointment", service="Haircut", start=at(day, "10:30"), name="B")
