@@ -35,7 +35,7 @@ class CalDavBackend(CalendarBackend):
             async with aio.AsyncDAVClient(
                 url=self.cfg.url,
                 username=self.cfg.username or None,
-                password=self.cfg.secret_password() or None,
+                password=self.cfg.password or None,
                 auth_type=self.cfg.auth_type or None,
                 timeout=TIMEOUT_SECONDS,
                 enable_rfc6764=False,  # a configured URL is used as is: no DNS discovery
