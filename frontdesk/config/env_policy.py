@@ -8,8 +8,8 @@ Two kinds of reference:
   (``problems``); a tenant token may keep the ones the operator wrote, never add one
   (``check``), so it cannot learn or redirect anything outside its own variables.
 * *import* references, ``${NAME}`` as a secret's value in an imported document (channel
-  credentials, agent and tenant secrets), read once while importing (``resolve``). Only the platform reads
-  them; a tenant token gets one fixed refusal, whether the variable exists or not.
+  credentials, agent and tenant secrets), read once while importing (``resolve``). Only the
+  platform reads them; a tenant token gets one fixed refusal, whether the variable exists or not.
 """
 
 from __future__ import annotations
