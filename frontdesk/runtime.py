@@ -18,6 +18,7 @@ from frontdesk.calendar.sync import CalendarSync
 from frontdesk.channels.health import ChannelHealth
 from frontdesk.channels.registry import AdapterRegistry
 from frontdesk.config.service import ConfigService
+from frontdesk.config.tenant_secrets import seal_stored
 from frontdesk.model.config import DEFAULT_TENANT
 from frontdesk.pipeline.cache import RoutingCache
 from frontdesk.pipeline.ingest import Ingest
@@ -65,6 +66,7 @@ class Runtime:
         if migrate:
             await upgrade(self.db.engine)
         await ensure_default_tenant(self.db)
+        await seal_stored(self.db, self.secrets)  # tenant secrets written in clear before they were sealed
         run = self.settings.run_workers if workers is None else workers
         if run:
             await self.workers.start()

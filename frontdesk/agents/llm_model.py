@@ -8,7 +8,6 @@ never picks up the operator's ``OPENAI_API_KEY`` from the environment.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -21,6 +20,7 @@ from pydantic_ai.settings import ModelSettings
 
 from frontdesk.errors import ConfigError
 from frontdesk.model.llm_config import LlmAgentSettings
+from frontdesk.security import env_refs
 
 KEYLESS = "not-needed"  # what a local OpenAI-compatible server without authentication gets
 CHECK_SECONDS = 60.0
@@ -57,9 +57,13 @@ def api_key(rt: Any, agent: Any, settings: LlmAgentSettings) -> str | None:
         if key:
             return key
     if settings.api_key_env:
-        key = os.environ.get(settings.api_key_env)
+        # The platform wrote the name; checked again here, as stored rows may predate the rule.
+        key = env_refs.read(settings.api_key_env, agent.tenant_id)
         if not key:
-            raise ConfigError(f"environment variable {settings.api_key_env} (api_key_env) is not set")
+            raise ConfigError(
+                f"environment variable {settings.api_key_env} (api_key_env) is not set or not this "
+                f"tenant's (variables named {env_refs.tenant_prefix(agent.tenant_id)}<NAME>)"
+            )
         return key
     return None
 

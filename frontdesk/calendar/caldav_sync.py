@@ -55,7 +55,7 @@ class _Credentials(httpx.Auth):
     def __init__(self, cfg: CalDavConfig) -> None:
         self.kind = cfg.auth_type
         self.username = cfg.username
-        self.password = cfg.secret_password()
+        self.password = cfg.password  # decrypted (or read from the environment) by tenant_secrets.for_use
         self.digest = httpx.DigestAuth(self.username, self.password)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:

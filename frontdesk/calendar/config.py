@@ -8,7 +8,7 @@ Example::
      "closed_dates": ["2026-12-25", "2026-12-31..2027-01-02"],
      "special_hours": {"2026-12-24": ["09:00-12:00"]},
      "slot_minutes": 30, "max_concurrent": 2,
-     "caldav": {"url": "https://dav.example.com/cal/shop/", "username": "shop", "password_env": "SHOP_DAV"}}
+     "caldav": {"url": "https://dav.example.com/cal/shop/", "username": "shop", "password": "…"}}
 
 Occupancy is kept in 5-minute cells (see ``slots.py``), so every duration, slot size and opening
 time must fall on a 5-minute boundary; a configuration can then change without corrupting the

@@ -1,31 +1,21 @@
 """The ``caldav`` and ``google`` blocks of settings.calendar: how to reach the connected calendar.
 
-Tenant settings are plain JSON (exported with the configuration), so every secret may instead be
-named by an environment variable (``password_env``, ``access_token_env``, ``client_secret_env``)
-or, for a service account, a key file (``service_account_file``).
+The secrets are stored encrypted (``config/tenant_secrets.py``, which opens them for use); the
+platform may instead name an environment variable of the tenant's (``password_env``,
+``access_token_env``, ``client_secret_env``; see ``security/env_refs.py``), read into the value
+before these models are built for use, or, for a service account, a key file
+(``service_account_file``).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from frontdesk.errors import ConfigError
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
-
-
-def secret(value: str, env: str, what: str) -> str:
-    if env:
-        found = os.environ.get(env)
-        if found is None:
-            raise ConfigError(f"calendar {what}: environment variable {env} is not set")
-        return found
-    return value
 
 
 class CalDavConfig(_Model):
@@ -44,9 +34,6 @@ class CalDavConfig(_Model):
         if not v.startswith(("http://", "https://")):
             raise ValueError(f"caldav.url {v!r} must be an http(s) URL of the calendar or of the server")
         return v
-
-    def secret_password(self) -> str:
-        return secret(self.password, self.password_env, "caldav.password")
 
 
 class GoogleConfig(_Model):

@@ -18,7 +18,7 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from frontdesk.calendar.connections import GoogleConfig, secret
+from frontdesk.calendar.connections import GoogleConfig
 from frontdesk.calendar.errors import SyncFailed
 from frontdesk.security.ssrf import OutboundError
 
@@ -72,8 +72,8 @@ class GoogleAuth:
 
     async def token(self) -> str:
         cfg = self.cfg
-        if cfg.access_token or cfg.access_token_env:
-            return secret(cfg.access_token, cfg.access_token_env, "google.access_token")
+        if cfg.access_token:  # an access_token_env was read into it (tenant_secrets.for_use)
+            return cfg.access_token
         hit = self.cache.get(self._key)
         if hit and hit[1] > time.monotonic():
             return hit[0]
@@ -83,7 +83,7 @@ class GoogleAuth:
                 "grant_type": "refresh_token",
                 "refresh_token": cfg.refresh_token,
                 "client_id": cfg.client_id,
-                "client_secret": secret(cfg.client_secret, cfg.client_secret_env, "google.client_secret"),
+                "client_secret": cfg.client_secret,
             }
         else:
             key = service_account_key(cfg)

@@ -207,7 +207,9 @@ class CalendarSync:
         tenant = await self.rt.cache.tenant(tenant_id)
         if tenant is None or not (tenant.settings or {}).get("calendar"):
             return None
-        cfg = calendar_config.load(tenant.settings)
+        from frontdesk.config.tenant_secrets import for_use
+
+        cfg = calendar_config.load(for_use(tenant.settings, tenant_id, self.rt.secrets))
         backend = backend_for(cfg, self.rt.outbound, self.tokens)
         return Connected(backend, cfg, zone(tenant.timezone)) if backend else None
 

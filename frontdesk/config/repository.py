@@ -3,6 +3,7 @@
 Rows hold exactly the fields of their pydantic model, so a row's public dict equals the model's
 ``.public()``. Channel credentials are the exception: stored as a MultiFernet token plus the list
 of field names that are set (``credential_fields``), so listing channels never decrypts anything.
+Agent and tenant secrets are sealed inside their JSON columns (``agent_secrets``, ``tenant_secrets``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.config import agent_secrets
+from frontdesk.config import agent_secrets, tenant_secrets
 from frontdesk.model.config import (
     AgentChannelMapping,
     AgentConfig,
@@ -89,6 +90,7 @@ def public(kind: Kind, row: Any) -> dict[str, Any]:
         out["business_profile"] = BusinessProfile.model_validate(out["business_profile"] or {}).model_dump(
             mode="json"
         )
+        out["settings"] = tenant_secrets.mask(out["settings"] or {})
     return out
 
 
@@ -101,6 +103,8 @@ def values(kind: Kind, model: Any, box: SecretBox) -> dict[str, Any]:
         data["credential_fields"] = sorted(creds)
     elif kind.name == "agent":
         data["config"] = agent_secrets.seal(data["config"], box)
+    elif kind.name == "tenant":
+        data["settings"] = tenant_secrets.seal(data["settings"], box)
     return data
 
 

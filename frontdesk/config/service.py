@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.config import agent_secrets, operator_only
+from frontdesk.config import agent_secrets, env_policy, operator_only, tenant_secrets
 from frontdesk.config import repository as repo
 from frontdesk.config import validation as rules
 from frontdesk.config.repository import Kind, kind_of
@@ -202,7 +202,7 @@ class ConfigService:
     ) -> dict[str, Any]:
         """Validate and store a new object; returns its public dict."""
         k = kind_of(kind)
-        data = self.scoped_data(k, data, principal)
+        data = self.prepare(k, self.scoped_data(k, data, principal), None, principal, importing=False)
         model = rules.build(k, data)
         self.check_operator_only(k, model, None, principal)
         pub = repo.public(k, repo.values(k, model, self.secrets))
@@ -236,7 +236,8 @@ class ConfigService:
                     raise ConfigError(
                         rules.immutable_message(k, field), details=[{"field": field, "message": "immutable"}]
                     )
-            model = rules.build(k, merge_patch(current, patch))
+            merged = self.prepare(k, merge_patch(current, patch), current, principal, importing=False)
+            model = rules.build(k, merged)
             self.check_operator_only(k, model, current, principal)
             pub = repo.public(k, repo.values(k, model, self.secrets))
             if model.model_dump(mode="json") == current:
@@ -315,6 +316,28 @@ class ConfigService:
         """Refuse what only the platform may set (see ``operator_only``) when a tenant's token sets it."""
         operator_only.check(k.name, model.model_dump(mode="json"), current, principal, self.allow())
 
+    def prepare(
+        self,
+        k: Kind,
+        data: dict[str, Any],
+        current: dict[str, Any] | None,
+        principal: Principal,
+        *,
+        importing: bool,
+    ) -> dict[str, Any]:
+        """``data`` with a tenant's view flags (and, importing, its ``${NAME}`` secrets) resolved
+        against ``current``; refused if it makes environment references the caller may not make."""
+        if k.name == "tenant" and isinstance(data.get("settings"), dict):
+            stored = (current or {}).get("settings") or {}
+            if importing:
+                tenant = str(data.get("tenant_id"))
+                settings = tenant_secrets.resolve_import(data["settings"], stored, tenant, principal)
+            else:
+                settings = tenant_secrets.restore(data["settings"], stored)
+            data = {**data, "settings": settings}
+        env_policy.check(k.name, data, current, principal)
+        return data
+
     def full(self, k: Kind, row: Any) -> dict[str, Any]:
         """The complete object of a row, credentials decrypted (never leaves the service)."""
         data = repo.public(k, row)
@@ -323,6 +346,8 @@ class ConfigService:
             data["credentials"] = repo.credentials(row, self.secrets)
         elif k.name == "agent":
             data["config"] = agent_secrets.unseal(row._mapping["config"] or {}, self.secrets)
+        elif k.name == "tenant":
+            data["settings"] = tenant_secrets.unseal(row._mapping["settings"] or {}, self.secrets)
         return {f: data[f] for f in k.fields}
 
     async def check(

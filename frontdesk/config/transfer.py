@@ -4,13 +4,15 @@ Document: ``{"version": 1, "tenants": [...], "agents": [...], "channels": [...],
 "knowledge": [...]}``; every section optional on import.
 
 Credentials never leave the database in clear. Export writes each set credential as a placeholder
-``${FRONTDESK_<CHANNEL_ID>_<FIELD>}`` (upper case, other characters as ``_``), so importing the
-file elsewhere reads the secret from that environment variable. On import any credential written
-``${NAME}`` is read from the environment; when the variable is unset and the channel already has
-that credential stored, the stored value is kept (re-importing an export changes nothing), else
-the import is refused. A channel without a ``credentials`` key keeps its stored credentials.
-Agent secrets (``config.api_key``, ``config.llm.api_key``, ``config.secret``) go the same way as
-``${FRONTDESK_AGENT_<AGENT_ID>_<FIELD>}`` (see ``agent_secrets.py``).
+``${FRONTDESK_TENANT_<TENANT>__<CHANNEL_ID>_<FIELD>}`` (upper case, other characters as ``_``), so
+the platform importing the file elsewhere reads the secret from that environment variable. On
+import a credential written ``${NAME}`` is read from the environment only by the platform (admin
+token, CLI) and only for the tenant's variables (``env_policy.py``); when it is unset, or the
+importer is a tenant, the placeholder its export wrote keeps the stored value (re-importing an
+export changes nothing), anything else is refused. A channel without a ``credentials`` key keeps
+its stored credentials. Agent secrets (``config.api_key``, ``config.llm.api_key``,
+``config.secret``, as ``..._AGENT_<AGENT_ID>_<FIELD>``) and tenant secrets (``tenant_secrets.py``)
+go the same way.
 
 Import upserts by id (objects missing from the file are left alone), validates everything against
 the database merged with the file first, then writes all of it in one transaction, or nothing.
@@ -18,19 +20,18 @@ the database merged with the file first, then writes all of it in one transactio
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from frontdesk.config import agent_secrets
+from frontdesk.config import agent_secrets, env_policy, tenant_secrets
 from frontdesk.config import repository as repo
 from frontdesk.config import validation as rules
 from frontdesk.config.repository import KINDS, ORDER, Kind
 from frontdesk.errors import ConfigError, ConflictError, FrontdeskError, NotFound
+from frontdesk.security import env_refs
 from frontdesk.security.tokens import Principal
 
 if TYPE_CHECKING:
@@ -46,14 +47,15 @@ SECTIONS = {
     "mapping": "mappings",
     "knowledge": "knowledge",
 }
-ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
-def placeholder(channel_id: str, field_name: str) -> str:
-    def env(text: str) -> str:
-        return re.sub(r"[^A-Z0-9]", "_", text.upper())
+def placeholder(tenant_id: str, channel_id: str, field_name: str) -> str:
+    return "${" + env_refs.tenant_variable(tenant_id, channel_id, field_name) + "}"
 
-    return "${FRONTDESK_" + env(channel_id) + "_" + env(field_name) + "}"
+
+def legacy_placeholder(channel_id: str, field_name: str) -> str:
+    """What exports wrote before the per-tenant prefix (re-importing one keeps the stored value)."""
+    return "${FRONTDESK_" + env_refs.legacy_part(channel_id) + "_" + env_refs.legacy_part(field_name) + "}"
 
 
 def sorted_keys(value: Any) -> Any:
@@ -73,12 +75,15 @@ async def export_doc(service: ConfigService, tenant_id: str | None) -> dict[str,
             items = []
             for row in await repo.select_page(conn, k, tenant_id, {}, 0, None):
                 obj = repo.public(k, row)
+                tenant = obj["tenant_id"]
                 if name == "channel":
                     obj["credentials"] = {
-                        f: placeholder(obj["channel_id"], f) for f in obj.pop("credentials_set")
+                        f: placeholder(tenant, obj["channel_id"], f) for f in obj.pop("credentials_set")
                     }
                 elif name == "agent":
-                    obj["config"] = agent_secrets.export_view(obj["agent_id"], obj["config"])
+                    obj["config"] = agent_secrets.export_view(tenant, obj["agent_id"], obj["config"])
+                elif name == "tenant":
+                    obj["settings"] = tenant_secrets.export_view(tenant, obj["settings"])
                 items.append(sorted_keys(obj))
             doc[SECTIONS[name]] = items
     return doc
@@ -213,15 +218,22 @@ async def _plan_one(service: ConfigService, k: Kind, raw: Any, principal: Princi
         raise ConfigError(
             f"{k.label} '{object_id}' belongs to tenant '{current['tenant_id']}'; tenant_id cannot be changed"
         )
+    tenant_id = str(data.get("tenant_id")) if isinstance(data, dict) else ""
     if k.name == "channel":
         stored = current["credentials"] if current else {}
         if "credentials" in data:
-            data["credentials"] = resolve_credentials(data["credentials"], stored, str(object_id))
+            data["credentials"] = resolve_credentials(
+                data["credentials"], stored, str(object_id), tenant_id, principal
+            )
         else:
             data["credentials"] = stored
     elif k.name == "agent" and isinstance(data, dict) and "config" in data:
         stored = current["config"] if current else {}
-        data["config"] = agent_secrets.resolve_import(data["config"], stored, str(object_id))
+        data["config"] = agent_secrets.resolve_import(
+            data["config"], stored, str(object_id), tenant_id, principal
+        )
+    if isinstance(data, dict):
+        data = service.prepare(k, data, current, principal, importing=True)
     model = rules.build(k, data)
     service.check_operator_only(k, model, current, principal)
     pub = repo.public(k, repo.values(k, model, service.secrets))
@@ -232,25 +244,23 @@ async def _plan_one(service: ConfigService, k: Kind, raw: Any, principal: Princi
     return Op(k, action, model, pub)
 
 
-def resolve_credentials(creds: Any, stored: dict[str, Any], channel_id: str) -> Any:
-    """Replace ``${NAME}`` values with the environment's (or the stored value, when unset)."""
+def resolve_credentials(
+    creds: Any, stored: dict[str, Any], channel_id: str, tenant_id: str, principal: Principal
+) -> Any:
+    """Each ``${NAME}`` credential resolved as ``env_policy.resolve`` says."""
     if not isinstance(creds, dict):
         return creds  # the model says what is wrong
-    out = {}
-    for name, value in creds.items():
-        ref = ENV_REF.match(value) if isinstance(value, str) else None
-        if ref is None:
-            out[name] = value
-        elif ref.group(1) in os.environ:
-            out[name] = os.environ[ref.group(1)]
-        elif name in stored:
-            out[name] = stored[name]
-        else:
-            raise ConfigError(
-                f"credentials.{name} of channel '{channel_id}' refers to environment variable "
-                f"{ref.group(1)}, which is not set"
-            )
-    return out
+    return {
+        name: env_policy.resolve(
+            value,
+            where=f"credentials.{name} of channel '{channel_id}'",
+            tenant_id=tenant_id,
+            principal=principal,
+            placeholders=(placeholder(tenant_id, channel_id, name), legacy_placeholder(channel_id, name)),
+            stored=stored.get(name),
+        )
+        for name, value in creds.items()
+    }
 
 
 def _apply_order(ops: list[Op]) -> list[Op]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from frontdesk.config import agent_secrets
+from frontdesk.config import agent_secrets, tenant_secrets
 from frontdesk.config.repository import KINDS, Kind
 from frontdesk.errors import ConfigError, ConflictError
 
@@ -46,6 +46,8 @@ def build(kind: Kind, data: Any) -> Any:
         raise ConfigError(f"a {kind.name} must be an object with fields, got {type(data).__name__}")
     if kind.name == "agent" and isinstance(data.get("config"), dict):
         data = {**data, "config": agent_secrets.strip_markers(data["config"])}  # a view's *_set flags
+    if kind.name == "tenant" and isinstance(data.get("settings"), dict):
+        data = {**data, "settings": tenant_secrets.strip_markers(data["settings"])}
     try:
         model = kind.model.model_validate(data)
     except ValidationError as exc:
@@ -76,7 +78,7 @@ def kind_rules(name: str, model: Any) -> list[dict[str, str]]:
         from frontdesk.agents.tools.http_actions import config_errors as action_errors
 
         actions = model.settings["http_actions"]
-        return action_errors(actions, model.tenant_id, get_settings(), set(BUILTIN))
+        return action_errors(actions, get_settings(), set(BUILTIN))
     return []
 
 

@@ -2,8 +2,9 @@
 
 An OpenAI-compatible Chat Completions endpoint (``base_url`` + ``model``) or Azure OpenAI
 (``azure``: endpoint, deployment, api_version). The API key is never written in the configuration
-itself: ``api_key_env`` names an environment variable, or ``api_key`` is stored encrypted (agent
-secrets) and exported as a reference.
+itself: ``api_key`` is stored encrypted (agent secrets) and exported as a reference, or
+``api_key_env`` names an environment variable, which only the platform may set and only to one of
+the tenant's (``security/env_refs.py``).
 """
 
 from __future__ import annotations

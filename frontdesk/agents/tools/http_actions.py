@@ -5,20 +5,20 @@ One action::
     {"name": "policy_status", "description": "Status of a policy by number",
      "parameters": {"type": "object", "properties": {"number": {"type": "string"}}, "required": ["number"]},
      "method": "GET", "url": "https://crm.example.com/policies/{number}",
-     "headers": {"Authorization": "Bearer ${env:FRONTDESK_ACTION_ACME__CRM_TOKEN}"},
+     "headers": {"Authorization": "Bearer ${env:FRONTDESK_TENANT_ACME__CRM_TOKEN}"},
      "response_fields": ["status", "holder.name"], "timeout_s": 10}
 
 ``{arg}`` in the URL is URL-encoded; in a JSON body a string that is exactly ``"{arg}"`` takes the
-argument's value with its type. Header values may read secrets the operator put in the environment,
-``${env:NAME}``, where NAME must start with ``FRONTDESK_ACTION_<TENANT>__`` so a tenant can read only
-its own. Calls go through the SSRF guard (``security/ssrf.py``), answers are capped in size and
-reduced to ``response_fields``.
+argument's value with its type. Header values are stored encrypted (``config/tenant_secrets.py``);
+the platform may instead have them read secrets it put in the environment, ``${env:NAME}``, where
+NAME must be the tenant's (``FRONTDESK_TENANT_<TENANT>__<NAME>``, or the legacy
+``FRONTDESK_ACTION_<TENANT>__<NAME>``; see ``security/env_refs.py``). Calls go through the SSRF
+guard (``security/ssrf.py``), answers are capped in size and reduced to ``response_fields``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import Any, Literal
 from urllib.parse import quote
@@ -27,6 +27,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from frontdesk.agents.tools.base import Tool, ToolContext, ToolError
+from frontdesk.security import env_refs
 from frontdesk.security.ssrf import DEFAULT_MAX_BYTES, BlockedDestination, OutboundError, allow_list, fetch
 
 log = structlog.get_logger(__name__)
@@ -77,14 +78,10 @@ class HttpAction(BaseModel):
         return props if isinstance(props, dict) else {}
 
 
-def env_prefix(tenant_id: str) -> str:
-    return "FRONTDESK_ACTION_" + re.sub(r"[^A-Z0-9]", "_", tenant_id.upper()) + "__"
-
-
 # -- definitions ----------------------------------------------------------------------------------
 
 
-def config_errors(actions: Any, tenant_id: str, settings: Any, builtin: set[str]) -> list[dict[str, str]]:
+def config_errors(actions: Any, settings: Any, builtin: set[str]) -> list[dict[str, str]]:
     """Problems of a tenant's ``settings.http_actions`` as {field, message} (empty: fine)."""
     if actions is None:
         return []
@@ -101,9 +98,7 @@ def config_errors(actions: Any, tenant_id: str, settings: Any, builtin: set[str]
                 field = ".".join([where, *map(str, e["loc"])])
                 out.append({"field": field, "message": e["msg"].removeprefix("Value error, ")})
             continue
-        out += [
-            {"field": f"{where}.{f}", "message": m} for f, m in _action_problems(action, tenant_id, settings)
-        ]
+        out += [{"field": f"{where}.{f}", "message": m} for f, m in _action_problems(action, settings)]
         if action.name in builtin:
             out.append({"field": f"{where}.name", "message": f"{action.name!r} is a built-in tool's name"})
         elif action.name in seen:
@@ -114,7 +109,7 @@ def config_errors(actions: Any, tenant_id: str, settings: Any, builtin: set[str]
     return out
 
 
-def _action_problems(action: HttpAction, tenant_id: str, settings: Any) -> list[tuple[str, str]]:
+def _action_problems(action: HttpAction, settings: Any) -> list[tuple[str, str]]:
     from frontdesk.agents.remote import url_problem
 
     out: list[tuple[str, str]] = []
@@ -140,17 +135,7 @@ def _action_problems(action: HttpAction, tenant_id: str, settings: Any) -> list[
     for arg in dict.fromkeys(used):
         if arg not in action.properties:
             out.append(("url", f"placeholder {{{arg}}} (in url, headers or body) is not a parameter"))
-    prefix = env_prefix(tenant_id)
-    for header, value in action.headers.items():
-        for name in ENV_REF.findall(value):
-            if not name.startswith(prefix) or not name[len(prefix) :][:1].isalnum():
-                out.append(
-                    (
-                        f"headers.{header}",
-                        f"environment variable {name} is not this tenant's: a tenant's actions may only read "
-                        f"variables named {prefix}<NAME>, which the operator sets",
-                    )
-                )
+    # Whether ${env:NAME} references are the writer's to make is checked by config/env_policy.py.
     return out
 
 
@@ -211,14 +196,12 @@ def render_body(template: Any, args: dict[str, Any]) -> Any:
 
 
 def render_headers(action: HttpAction, args: dict[str, Any], tenant_id: str) -> dict[str, str]:
-    prefix = env_prefix(tenant_id)
-
     def secret(m: re.Match[str]) -> str:
-        name = m.group(1)
         # Checked again here: stored settings may predate the rule or be written by hand.
-        if not name.startswith(prefix) or name not in os.environ:
+        value = env_refs.read(m.group(1), tenant_id)
+        if value is None:
             raise ToolError(f"{action.name}: a secret it needs is not configured; tell the business")
-        return os.environ[name]
+        return value
 
     def fill(m: re.Match[str]) -> str:
         return secret(m) if m.group(1) is not None else _text(args.get(m.group(2)))
@@ -294,9 +277,11 @@ def as_tool(action: HttpAction) -> Tool:
 
 async def tenant_tools(rt: Any, tenant_id: str) -> list[Tool]:
     """The tenant's HTTP actions as tools (definitions that no longer validate are skipped)."""
+    from frontdesk.config.tenant_secrets import unseal
+
     tenant = await rt.cache.tenant(tenant_id)
     out = []
-    for raw in ((tenant.settings if tenant else {}) or {}).get("http_actions") or []:
+    for raw in unseal((tenant.settings if tenant else {}) or {}, rt.secrets).get("http_actions") or []:
         try:
             out.append(as_tool(HttpAction.model_validate(raw)))
         except ValidationError:

@@ -167,13 +167,13 @@ async def test_history_is_trimmed_to_the_budget(runtime, fake_llm: FakeOpenAI) -
 
 
 async def test_azure_openai_deployment(runtime, fake_llm: FakeOpenAI, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("FD_TEST_AZURE_KEY", "azure-key-1")
+    monkeypatch.setenv("FRONTDESK_TENANT_DEFAULT__AZURE_KEY", "azure-key-1")
     endpoint = fake_llm.base_url.removesuffix("/v1")
     azure = {"endpoint": endpoint, "deployment": "gpt4o-prod", "api_version": "2024-10-21"}
     ids = await setup_llm(
         runtime,
         fake_llm.base_url,
-        config={"azure": azure, "api_key_env": "FD_TEST_AZURE_KEY", "base_url": None},
+        config={"azure": azure, "api_key_env": "FRONTDESK_TENANT_DEFAULT__AZURE_KEY", "base_url": None},
     )
     fake_llm.push(fake_llm.answer("Hello from Azure", 0.9))
     got = await say(runtime, ids["channel_id"], "hi")

@@ -142,18 +142,22 @@ async def test_tool_refusal_goes_back_to_the_model(
 async def test_missing_api_key_variable(
     runtime, fake_llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("FD_TEST_MISSING_KEY", raising=False)
-    ids = await setup_llm(runtime, fake_llm.base_url, config={"api_key_env": "FD_TEST_MISSING_KEY"})
+    monkeypatch.delenv("FRONTDESK_TENANT_DEFAULT__MISSING_KEY", raising=False)
+    ids = await setup_llm(
+        runtime, fake_llm.base_url, config={"api_key_env": "FRONTDESK_TENANT_DEFAULT__MISSING_KEY"}
+    )
     got = await say(runtime, ids["channel_id"], "hello")
-    await _fails(runtime, got.conversation_id, "FD_TEST_MISSING_KEY")
+    await _fails(runtime, got.conversation_id, "FRONTDESK_TENANT_DEFAULT__MISSING_KEY")
     assert fake_llm.requests == []
 
 
 async def test_api_key_from_environment_is_sent(
     runtime, fake_llm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FD_TEST_LLM_KEY", "sk-test-123")
-    ids = await setup_llm(runtime, fake_llm.base_url, config={"api_key_env": "FD_TEST_LLM_KEY"})
+    monkeypatch.setenv("FRONTDESK_TENANT_DEFAULT__LLM_KEY", "sk-test-123")
+    ids = await setup_llm(
+        runtime, fake_llm.base_url, config={"api_key_env": "FRONTDESK_TENANT_DEFAULT__LLM_KEY"}
+    )
     fake_llm.push(fake_llm.answer("hi", 0.9))
     got = await say(runtime, ids["channel_id"], "hello")
     await replies(runtime, got.conversation_id)

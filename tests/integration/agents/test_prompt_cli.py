@@ -29,7 +29,7 @@ DOC = {
             "kind": "llm",
             "config": {
                 "model": "gpt-4o-mini",
-                "api_key_env": "BLOOM_KEY",
+                "api_key_env": "FRONTDESK_TENANT_BLOOM__KEY",
                 "instructions": "Mention delivery.",
             },
         }

@@ -114,8 +114,11 @@ async def test_export_and_import_through_the_environment(
     await service.create("agent", router(["asst_remote"]), principal=SYSTEM)
     doc = await service.export("default")
     exported = {a["agent_id"]: a["config"] for a in doc["agents"]}
-    assert exported["asst_remote"]["secret"] == "${FRONTDESK_AGENT_ASST_REMOTE_SECRET}"
-    assert exported["asst_router"]["llm"]["api_key"] == "${FRONTDESK_AGENT_ASST_ROUTER_LLM_API_KEY}"
+    assert exported["asst_remote"]["secret"] == "${FRONTDESK_TENANT_DEFAULT__AGENT_ASST_REMOTE_SECRET}"
+    assert (
+        exported["asst_router"]["llm"]["api_key"]
+        == "${FRONTDESK_TENANT_DEFAULT__AGENT_ASST_ROUTER_LLM_API_KEY}"
+    )
 
     # Unset variables keep what is stored: re-importing an export changes nothing.
     result = await service.import_(doc, principal=SYSTEM)
@@ -124,17 +127,22 @@ async def test_export_and_import_through_the_environment(
         and agent_secret(rt(service), await stored(service, "asst_remote"), "secret") == SECRET
     )
 
-    monkeypatch.setenv("FRONTDESK_AGENT_ASST_ROUTER_LLM_API_KEY", "sk-rotated")
+    monkeypatch.setenv("FRONTDESK_TENANT_DEFAULT__AGENT_ASST_ROUTER_LLM_API_KEY", "sk-rotated")
     result = await service.import_(doc, principal=SYSTEM)
     assert result["updated"] == {"agent": 1}
     assert agent_secret(rt(service), await stored(service, "asst_router"), "llm.api_key") == "sk-rotated"
 
-    fresh = {**REMOTE, "agent_id": "asst_other", "config": {**REMOTE["config"], "secret": "${MISSING_VAR}"}}
+    fresh = {
+        **REMOTE,
+        "agent_id": "asst_other",
+        "config": {**REMOTE["config"], "secret": "${FRONTDESK_TENANT_DEFAULT__MISSING_VAR}"},
+    }
     with pytest.raises(
-        ConfigError, match=r"config\.secret of agent 'asst_other' refers to environment variable MISSING_VAR"
+        ConfigError,
+        match=r"config\.secret of agent 'asst_other' refers to environment variable FRONTDESK_TENANT_\w+",
     ):
         await service.import_({"agents": [fresh]}, principal=SYSTEM)
-    monkeypatch.setenv("MISSING_VAR", SECRET)
+    monkeypatch.setenv("FRONTDESK_TENANT_DEFAULT__MISSING_VAR", SECRET)
     await service.import_({"agents": [fresh]}, principal=SYSTEM)
     assert agent_secret(rt(service), await stored(service, "asst_other"), "secret") == SECRET
 

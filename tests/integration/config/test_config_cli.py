@@ -23,7 +23,7 @@ DOC = {
             "channel_type": "sms",
             "provider": "acs",
             "phone_number": "+1234567892",
-            "credentials": {"key": "${GENERAL_KEY}"},
+            "credentials": {"key": "${FRONTDESK_TENANT_DEFAULT__GENERAL_KEY}"},
         }
     ],
     "mappings": [
@@ -41,7 +41,7 @@ DOC = {
 def cli(service: ConfigService, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("FRONTDESK_DATABASE_URL", service.db.url)
     monkeypatch.setenv("FRONTDESK_SECRET_KEY", SecretBox.new_key())
-    monkeypatch.setenv("GENERAL_KEY", "k")
+    monkeypatch.setenv("FRONTDESK_TENANT_DEFAULT__GENERAL_KEY", "k")
     return CliRunner()
 
 
@@ -63,7 +63,7 @@ def test_import_export_validate(cli: CliRunner, tmp_path: Any) -> None:
     out = tmp_path / "out.yaml"
     assert cli.invoke(config_app, ["export", "-o", str(out)]).exit_code == 0
     exported = out.read_text()
-    assert "key: ${FRONTDESK_GENERAL_SMS_001_KEY}" in exported and ": k\n" not in exported
+    assert "key: ${FRONTDESK_TENANT_DEFAULT__GENERAL_SMS_001_KEY}" in exported and ": k\n" not in exported
     assert cli.invoke(config_app, ["export", "--tenant", "default"]).stdout == exported
     valid = cli.invoke(config_app, ["validate", str(out)])
     assert valid.exit_code == 0 and "is valid" in valid.stdout

@@ -19,6 +19,7 @@ from frontdesk.agents.llm import FINAL_ANSWER, LlmAgent
 from frontdesk.model.llm_config import check_llm_config
 from frontdesk.model.messages import HistoryMessage, Turn
 from frontdesk.pipeline.cache import AgentInfo, TenantInfo
+from frontdesk.security.secrets import SecretBox
 
 TENANT = TenantInfo("t1", "Luna Bistro", "Europe/Rome", {"description": "an Italian bistro"}, {}, 1)
 KNOWLEDGE = KnowledgeIndex(
@@ -44,7 +45,9 @@ class StubCache:
         return TENANT  # no HTTP actions in its settings
 
 
-RT = SimpleNamespace(agents=StubAgents(), cache=StubCache(), db=None)
+RT = SimpleNamespace(
+    agents=StubAgents(), cache=StubCache(), db=None, secrets=SecretBox([SecretBox.new_key()])
+)
 
 
 def agent(model: Any, **config: Any) -> LlmAgent:

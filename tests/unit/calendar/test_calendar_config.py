@@ -7,7 +7,9 @@ from datetime import date, time
 import pytest
 
 from frontdesk.calendar.config import load
+from frontdesk.config.tenant_secrets import for_use
 from frontdesk.errors import ConfigError
+from frontdesk.security.secrets import SecretBox
 
 BASE = {
     "services": [{"name": "Haircut", "duration_minutes": 30, "price": 25}],
@@ -97,9 +99,18 @@ def test_unknown_service_lists_the_menu() -> None:
 
 
 def test_secrets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = load(cal(caldav={"url": "https://dav.example.com/c/", "password_env": "SHOP_DAV_PASSWORD"}))
-    assert cfg.caldav is not None
-    with pytest.raises(ConfigError, match="SHOP_DAV_PASSWORD is not set"):
-        cfg.caldav.secret_password()
-    monkeypatch.setenv("SHOP_DAV_PASSWORD", "s3cret")
-    assert cfg.caldav.secret_password() == "s3cret"
+    box = SecretBox([SecretBox.new_key()])
+    name = "FRONTDESK_TENANT_SHOP__DAV_PASSWORD"
+    settings = cal(caldav={"url": "https://dav.example.com/c/", "password_env": name})
+    assert load(settings).caldav is not None
+    with pytest.raises(ConfigError, match=f"{name} is not set or not this tenant's"):
+        for_use(settings, "shop", box)
+    monkeypatch.setenv(name, "s3cret")
+    caldav = load(for_use(settings, "shop", box)).caldav
+    assert caldav is not None and caldav.password == "s3cret" and caldav.password_env == ""
+    # Another tenant's variable, or one of Frontdesk's own settings, is never read at run time.
+    monkeypatch.setenv("FRONTDESK_SECRET_KEY", "the-servers-key")
+    for other in (name, "FRONTDESK_SECRET_KEY"):
+        settings = cal(caldav={"url": "https://dav.example.com/c/", "password_env": other})
+        with pytest.raises(ConfigError, match="not set or not this tenant's"):
+            for_use(settings, "other-shop" if other == name else "shop", box)

@@ -47,7 +47,11 @@ def seed_doc() -> dict[str, Any]:
                 "phone_number": "+1234567890",
                 "routing_key": "1099",
                 "tenant_id": "dream-weddings",
-                "credentials": {"access_token": "${WA_TOKEN}", "app_secret": "plain", "verify_token": "v"},
+                "credentials": {
+                    "access_token": "${FRONTDESK_TENANT_DREAM_WEDDINGS__WA_TOKEN}",
+                    "app_secret": "plain",
+                    "verify_token": "v",
+                },
             }
         ],
         "mappings": [
@@ -79,7 +83,7 @@ async def audit_count(svc: ConfigService) -> int:
 async def test_env_references_are_resolved_and_never_exported(
     service: ConfigService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("WA_TOKEN", "EAAG-secret")
+    monkeypatch.setenv("FRONTDESK_TENANT_DREAM_WEDDINGS__WA_TOKEN", "EAAG-secret")
     result = await service.import_(seed_doc())
     assert result["created"] == {"tenant": 1, "agent": 1, "channel": 1, "mapping": 1, "knowledge": 1}
     async with service.db.read() as conn:
@@ -91,7 +95,7 @@ async def test_env_references_are_resolved_and_never_exported(
     }
     text = yaml_io.dump(await service.export())
     assert "EAAG-secret" not in text and "plain" not in text
-    assert "access_token: ${FRONTDESK_WEDDING_WHATSAPP_001_ACCESS_TOKEN}" in text
+    assert "access_token: ${FRONTDESK_TENANT_DREAM_WEDDINGS__WEDDING_WHATSAPP_001_ACCESS_TOKEN}" in text
     # Re-importing the export into the same database, env unset: stored secrets are kept, nothing changes.
     again = await service.import_(yaml_io.load(text))
     assert again["changes"] == [] and again["created"] == {} and again["updated"] == {}
@@ -104,7 +108,7 @@ async def test_export_import_export_is_identical(
     from frontdesk.store.db import Database
     from frontdesk.store.migrate import upgrade
 
-    monkeypatch.setenv("WA_TOKEN", "t")
+    monkeypatch.setenv("FRONTDESK_TENANT_DREAM_WEDDINGS__WA_TOKEN", "t")
     await service.import_(seed_doc())
     first = yaml_io.dump(await service.export())
 
@@ -112,9 +116,9 @@ async def test_export_import_export_is_identical(
     await upgrade(empty.engine)
     await ensure_default_tenant(empty)
     other = ConfigService(empty, SecretBox([SecretBox.new_key()]))
-    monkeypatch.setenv("FRONTDESK_WEDDING_WHATSAPP_001_ACCESS_TOKEN", "t")
-    monkeypatch.setenv("FRONTDESK_WEDDING_WHATSAPP_001_APP_SECRET", "plain")
-    monkeypatch.setenv("FRONTDESK_WEDDING_WHATSAPP_001_VERIFY_TOKEN", "v")
+    monkeypatch.setenv("FRONTDESK_TENANT_DREAM_WEDDINGS__WEDDING_WHATSAPP_001_ACCESS_TOKEN", "t")
+    monkeypatch.setenv("FRONTDESK_TENANT_DREAM_WEDDINGS__WEDDING_WHATSAPP_001_APP_SECRET", "plain")
+    monkeypatch.setenv("FRONTDESK_TENANT_DREAM_WEDDINGS__WEDDING_WHATSAPP_001_VERIFY_TOKEN", "v")
     await other.import_(yaml_io.load(first))
     try:
         assert yaml_io.dump(await other.export()) == first
@@ -125,11 +129,14 @@ async def test_export_import_export_is_identical(
 async def test_unset_env_reference_is_refused(
     service: ConfigService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("WA_TOKEN", raising=False)
+    monkeypatch.delenv("FRONTDESK_TENANT_DREAM_WEDDINGS__WA_TOKEN", raising=False)
     before = await count_rows(service)
     with pytest.raises(ConfigError) as info:
         await service.import_(seed_doc())
-    assert "environment variable WA_TOKEN, which is not set" in info.value.message
+    assert (
+        "environment variable FRONTDESK_TENANT_DREAM_WEDDINGS__WA_TOKEN, which is not set"
+        in info.value.message
+    )
     assert info.value.details[0]["code"] == "missing_env"
     assert await count_rows(service) == before
 
@@ -140,7 +147,7 @@ async def test_unset_env_reference_is_refused(
 async def test_broken_document_changes_nothing(
     service: ConfigService, changes: list, monkeypatch: pytest.MonkeyPatch, breakage: str
 ) -> None:
-    monkeypatch.setenv("WA_TOKEN", "t")
+    monkeypatch.setenv("FRONTDESK_TENANT_DREAM_WEDDINGS__WA_TOKEN", "t")
     doc = seed_doc()
     extra_channel = copy.deepcopy(doc["channels"][0]) | {"channel_id": "second", "routing_key": "2000"}
     if breakage == "one-invalid":
@@ -174,7 +181,7 @@ async def test_broken_document_changes_nothing(
 async def test_dry_run_reports_without_writing(
     service: ConfigService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("WA_TOKEN", "t")
+    monkeypatch.setenv("FRONTDESK_TENANT_DREAM_WEDDINGS__WA_TOKEN", "t")
     before = await count_rows(service)
     result = await service.import_(seed_doc(), dry_run=True)
     assert result["dry_run"] is True
@@ -183,7 +190,7 @@ async def test_dry_run_reports_without_writing(
 
 
 async def test_import_is_tenant_scoped(service: ConfigService, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WA_TOKEN", "t")
+    monkeypatch.setenv("FRONTDESK_TENANT_DREAM_WEDDINGS__WA_TOKEN", "t")
     await service.import_(seed_doc())
     await service.create("tenant", {"tenant_id": "b"}, principal=SYSTEM)
     with pytest.raises(NotFound, match="Tenant 'dream-weddings' not found"):
@@ -203,7 +210,7 @@ async def test_import_is_tenant_scoped(service: ConfigService, monkeypatch: pyte
 async def test_import_moves_a_primary_in_one_go(
     service: ConfigService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("WA_TOKEN", "t")
+    monkeypatch.setenv("FRONTDESK_TENANT_DREAM_WEDDINGS__WA_TOKEN", "t")
     doc = seed_doc()
     await service.import_(doc)
     doc["agents"].append({"agent_id": "asst_2", "agent_name": "2", "tenant_id": "dream-weddings"})
