@@ -237,7 +237,8 @@ def classify(response: httpx.Response) -> DeliveryError:
 def _describe(response: httpx.Response, error: dict[str, Any]) -> str:
     text = error.get("message") or error.get("error_user_msg")
     if not isinstance(text, str) or not text:
-        text = response.text[:200] or response.reason_phrase
+        # Not Graph's error JSON: the status alone (a raw body is no reason to show anyone).
+        text = response.reason_phrase or "error"
     details = as_dict(error.get("error_data")).get("details")
     suffix = f" ({details})" if isinstance(details, str) and details else ""
     return f"Graph API HTTP {response.status_code}: {text}{suffix}"

@@ -978,12 +978,9 @@ def _response(status: int, body: Any = None, headers: dict[str, str] | None = No
 
 
 def test_classify_without_a_graph_error_body() -> None:
-    error = classify(_response(502, b"<html>Bad gateway</html>"))
-    assert (
-        isinstance(error, RetryableDelivery)
-        and error.provider_code is None
-        and "Bad gateway" in error.message
-    )
+    error = classify(_response(502, b"<html>proxy page of some host</html>"))
+    assert isinstance(error, RetryableDelivery) and error.provider_code is None
+    assert error.message == "Graph API HTTP 502: Bad Gateway"  # the status, never a raw body
     assert isinstance(classify(_response(404, b"")), PermanentDelivery)
     forbidden = classify(_response(403, {"error": {"message": "no", "type": "OAuthException", "code": 200}}))
     assert isinstance(forbidden, PermanentDelivery) and forbidden.needs_attention
