@@ -130,7 +130,7 @@ class CalendarSync:
             return False
         except Exception as exc:  # a bug or a surprise answer: still recorded, shown and retried
             log.exception("calendar sync crashed", appointment_id=appt.appointment_id)
-            await self._failed(appt, f"{type(exc).__name__}: {exc}")
+            await self._failed(appt, _unexpected(exc))
             return False
         await self._finish(appt, status="synced", external_id=external_id)
         return True
@@ -243,8 +243,8 @@ class CalendarSync:
             raise
         except Exception as exc:  # e.g. an event we cannot read: recorded and retried like the rest
             log.exception("reading calendar busy times crashed", tenant_id=tenant_id)
-            await self._busy_failed(tenant_id, f"{type(exc).__name__}: {exc}")
-            raise SyncFailed(f"reading busy times failed: {exc}") from exc
+            await self._busy_failed(tenant_id, _unexpected(exc))
+            raise SyncFailed(f"reading busy times failed: {_unexpected(exc)}") from exc
 
         def write(conn: Any) -> None:
             conn.execute(calendar_busy.delete().where(calendar_busy.c.tenant_id == tenant_id))
@@ -288,3 +288,8 @@ class CalendarSync:
             )
 
         await self.rt.db.run_write(write)
+
+
+def _unexpected(exc: Exception) -> str:
+    # The tenant sees this; the exception's text may quote what the calendar server sent.
+    return f"{type(exc).__name__} (details in the server log)"
