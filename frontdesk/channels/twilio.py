@@ -48,6 +48,9 @@ def twilio_signature(
 
 class TwilioAdapter(ChannelAdapter):
     provider: ClassVar[str] = "twilio"
+    # Creating a Message takes no idempotency key (Twilio's idempotency token is on the webhooks it
+    # sends us, and IdempotencyKey on Pay only).
+    idempotent_sends: ClassVar[bool] = False
 
     def __init__(self, public_url: str = "") -> None:
         # FRONTDESK_PUBLIC_URL: where Twilio posts delivery statuses back to us.
