@@ -112,6 +112,7 @@ async def get_conversation(
                     m.error_code,
                     m.provider_message_id,
                     m.attempts,
+                    m.possible_duplicate,
                     m.created_at,
                     m.updated_at,
                 )
@@ -131,6 +132,8 @@ async def get_conversation(
             "error_code": r.error_code,
             "provider_message_id": r.provider_message_id,
             "attempts": r.attempts,
+            # Sent again after its sender died mid-send: the customer may have received it twice.
+            "possible_duplicate": bool(r.possible_duplicate),
             "created_at": _iso(r.created_at),
             "updated_at": _iso(r.updated_at),
         }

@@ -51,6 +51,10 @@ class ChannelAdapter(ABC):
     # True when the store itself is the delivery medium (web chat streams read it): outbound rows
     # are written as sent and no provider call is made.
     delivers_in_store: ClassVar[bool] = False
+    # True when ``send`` passes ``msg.idempotency_key`` to a provider that keeps one message per key:
+    # a send whose outcome was lost (its sender died) is then simply sent again. Otherwise it is sent
+    # again at most once, flagged ``possible_duplicate``.
+    idempotent_sends: ClassVar[bool] = False
 
     def handshake(self, req: RawRequest, channels: list[ChannelInfo]) -> Response | None:
         """Answer a provider's subscription check (GET challenge, Event Grid validation), if this is one."""

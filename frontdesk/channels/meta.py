@@ -41,6 +41,8 @@ META_DOMAINS = ("fbsbx.com", "facebook.com", "fbcdn.net", "whatsapp.net", "whats
 class MetaAdapter(ChannelAdapter):
     provider: ClassVar[str] = "meta"
     media_domains: ClassVar[tuple[str, ...]] = META_DOMAINS
+    # The Graph API's send endpoints take no idempotency key (none in Meta's Cloud API reference).
+    idempotent_sends: ClassVar[bool] = False
 
     # Verify tokens are credentials, which ChannelInfo does not carry: callers pass them alongside.
     def handshake(  # type: ignore[override]

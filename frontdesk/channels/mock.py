@@ -2,7 +2,8 @@
 
 Webhooks are still verified and parsed by the real adapter (replay signs them properly); sends
 are recorded in ``mock_sends`` and shown by ``GET /api/v1/mock/sends`` instead of reaching the
-provider.
+provider. The recorder honours idempotency keys, as providers with such keys do: a message sent
+again (its first sender died before recording the outcome) is recorded once.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import uuid
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
+from sqlalchemy import Connection
 
 from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
@@ -20,6 +23,8 @@ from frontdesk.store.db import Database, utcnow
 
 
 class MockSender(ChannelAdapter):
+    idempotent_sends = True  # type: ignore[misc]
+
     def __init__(self, real: ChannelAdapter, db: Database) -> None:
         self.real = real
         self.db = db
@@ -45,20 +50,31 @@ class MockSender(ChannelAdapter):
     async def send(
         self, msg: OutboundMessage, channel: ChannelInfo, credentials: dict[str, Any], http: httpx.AsyncClient
     ) -> SendResult:
-        provider_id = f"mock-{uuid.uuid4().hex}"
+        key = msg.idempotency_key or None
         row = {
             "tenant_id": msg.tenant_id,
             "channel_id": channel.channel_id,
             "provider": channel.provider,
             "message_id": msg.id,
-            "provider_message_id": provider_id,
+            "provider_message_id": f"mock-{uuid.uuid4().hex}",
             "recipient": msg.to,
             "text": msg.text,
             "payload": msg.payload or None,
+            "idempotency_key": key,
             "created_at": utcnow(),
         }
-        await self.db.run_write(lambda conn: conn.execute(mock_sends.insert().values(**row)))
-        return SendResult(provider_id, "sent")
+
+        def record(conn: Connection) -> str:
+            if key is not None:
+                first = conn.execute(
+                    sa.select(mock_sends.c.provider_message_id).where(mock_sends.c.idempotency_key == key)
+                ).scalar()
+                if first is not None:
+                    return first
+            conn.execute(mock_sends.insert().values(**row))
+            return row["provider_message_id"]
+
+        return SendResult(await self.db.run_write(record), "sent")
 
     async def media_source(
         self,

@@ -51,6 +51,9 @@ class TwilioAdapter(ChannelAdapter):
     # MediaUrlN is the Media subresource on api.twilio.com; it redirects to Twilio's storage,
     # and each redirect is checked by the outbound guard.
     media_domains: ClassVar[tuple[str, ...]] = ("twilio.com",)
+    # Creating a Message takes no idempotency key (Twilio's idempotency token is on the webhooks it
+    # sends us, and IdempotencyKey on Pay only).
+    idempotent_sends: ClassVar[bool] = False
 
     def __init__(self, public_url: str = "") -> None:
         # FRONTDESK_PUBLIC_URL: where Twilio posts delivery statuses back to us.

@@ -1,17 +1,27 @@
 """The outbox sender: deliver a conversation's queued outbound messages, in order, with retries.
 
 Rows are written by the turn (one per reply, unique idempotency key); this only moves them along
-queued → sent (→ delivered → read, from status webhooks) or failed / dead. A message waiting for
-its retry holds back the later ones of the same conversation, so customers never read reply 2
-before reply 1.
+queued → sending → sent (→ delivered → read, from status webhooks) or failed / dead. A message
+waiting for its retry holds back the later ones of the same conversation, so customers never read
+reply 2 before reply 1.
+
+Between the provider's answer and the commit of its outcome there is one statement, retried in
+process until the database answers again: a database restart sends nothing twice. A process that
+dies in that window (or mid-request) leaves its row ``sending``; once the row's lease has run out
+the send is taken over. An adapter whose provider keeps one message per idempotency key sends it
+again; any other sends it at most once more, flagged ``possible_duplicate`` (the customer may have
+it twice), and a send interrupted a second time ends ``dead`` rather than going out a third time.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from frontdesk.channels.base import ChannelAdapter
 from frontdesk.channels.formatting import sms_segments
@@ -26,43 +36,40 @@ from frontdesk.store.tables import messages
 log = structlog.get_logger(__name__)
 m = messages.c
 
+# How often a send's outcome is tried again while the database does not answer.
+RECORD_RETRY_FIRST, RECORD_RETRY_MAX = 0.05, 1.0
+# A row being sent is taken over only this many job leases after its claim: longer than the
+# conversation's job lease, so a sender still alive but waiting for the database to come back
+# records its outcome before anyone else may send the row again.
+SEND_LEASES = 2
+INTERRUPTED_TWICE = (
+    "interrupted twice while being sent (its sender stopped before recording the outcome): not sent "
+    "a third time; the customer may have it once, twice or not at all"
+)
+
 
 async def deliver(
     rt, conversation_id: str, recipient: str, channel: ChannelInfo, adapter: ChannelAdapter
 ) -> datetime | None:  # type: ignore[no-untyped-def]
     """Send what is queued; return when to come back for a message waiting to be retried, if any."""
-    async with rt.db.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(
-                    m.id, m.tenant_id, m.text, m.payload, m.idempotency_key, m.attempts, m.next_attempt_at
-                )
-                .where(
-                    m.conversation_id == conversation_id,
-                    m.direction == "out",
-                    m.status.in_(("queued", "sending")),
-                )
-                .order_by(m.id)
-            )
-        ).all()
-        if not rows:
-            return None
-        # WhatsApp's 24-hour customer service window counts from the customer's last message.
-        last_inbound_at = as_utc(
-            (
-                await conn.execute(
-                    sa.select(sa.func.max(m.created_at)).where(
-                        m.conversation_id == conversation_id, m.direction == "in"
-                    )
-                )
-            ).scalar()
-        )
+    rows, last_inbound_at = await _pending(rt, conversation_id)
     settings = rt.settings
-    credentials = rt.cache.credentials(channel)
+    credentials = rt.cache.credentials(channel) if rows else {}
     for row in rows:
         due = as_utc(row.next_attempt_at)
         if due is not None and due > utcnow():
-            return due
+            return due  # a retry not yet due, or a send still leased to its (probably dead) sender
+        attempt = row.attempts + 1
+        # Still "sending" once its lease ran out: its sender died (or lost the database for
+        # longer than the lease) before recording what the provider answered.
+        taken_over = row.status == "sending"
+        flag = taken_over and not adapter.idempotent_sends
+        if taken_over and (attempt > settings.send_max_attempts or (flag and row.possible_duplicate)):
+            reason = INTERRUPTED_TWICE if flag else f"gave up after {row.attempts} interrupted attempts"
+            if await _interrupted_for_good(rt, row, reason):
+                rt.notifier.publish(conversation_id)
+                await _health(rt, channel, "dead", reason)
+            continue
         msg = OutboundMessage(
             id=row.id,
             tenant_id=row.tenant_id,
@@ -79,36 +86,31 @@ async def deliver(
         await rt.send_limiter.wait(
             f"{channel.provider}:{channel.routing_key}", _rate(channel), _cost(channel, row.text)
         )
-        if not await _claim(rt, row.id):
+        if not await _claim(rt, row, attempt, flag):
             return None  # another worker is sending it (and the ones after it)
-        attempt = row.attempts + 1
-        values: dict
+        if taken_over:
+            log.warning(
+                "send taken over after its sender stopped",
+                message_id=row.id,
+                channel_id=channel.channel_id,
+                possible_duplicate=flag,
+            )
+        values: dict[str, Any]
+        health: tuple | None = None
         retry_at = None
         try:
             result = await adapter.send(msg, channel, credentials, rt.http)
         except PermanentDelivery as exc:
             values = {"status": "failed", "status_reason": exc.message, "error_code": exc.provider_code}
-            await rt.channel_health.send_outcome(
-                channel, "failed", exc.message, exc.provider_code, needs_attention=exc.needs_attention
-            )
-            log.warning(
-                "send failed permanently",
-                message_id=row.id,
-                channel_id=channel.channel_id,
-                reason=exc.message,
-            )
+            health = ("failed", exc.message, exc.provider_code, exc.needs_attention)
         except Exception as exc:  # network errors, timeouts, 5xx, 429, and anything unforeseen: retry
             retry_after = exc.retry_after if isinstance(exc, RetryableDelivery) else None
             code = exc.provider_code if isinstance(exc, RetryableDelivery) else None
             reason = exc.message if isinstance(exc, RetryableDelivery) else f"{type(exc).__name__}: {exc}"
             if attempt >= settings.send_max_attempts:
-                values = {
-                    "status": "dead",
-                    "status_reason": f"gave up after {attempt} attempts: {reason}",
-                    "error_code": code,
-                }
-                log.error("send dead", message_id=row.id, channel_id=channel.channel_id, reason=reason)
-                await rt.channel_health.send_outcome(channel, "dead", reason, code)
+                reason = f"gave up after {attempt} attempts: {reason}"
+                values = {"status": "dead", "status_reason": reason, "error_code": code}
+                health = ("dead", reason, code, False)
             else:
                 retry_at = backoff.next_time(
                     attempt, settings.retry_base_seconds, settings.retry_max_seconds, retry_after
@@ -119,37 +121,160 @@ async def deliver(
                     "error_code": code,
                     "next_attempt_at": retry_at,
                 }
-                log.info("send will be retried", message_id=row.id, attempt=attempt, at=retry_at.isoformat())
         else:
-            await rt.channel_health.send_outcome(channel, "sent")
             values = {
                 "status": result.status,
                 "provider_message_id": result.provider_message_id,
                 "status_reason": None,
             }
-        values.update(attempts=attempt, updated_at=utcnow())
-        async with rt.db.write() as conn:
-            await conn.execute(
-                messages.update().where(m.id == row.id, m.status == "sending").values(**values)
-            )
+            health = ("sent", None, None, False)
+        # Nothing between the provider's answer and this commit: a process dying here is the one
+        # way left to lose the outcome of a send.
+        await _record(rt, row.id, attempt, values)
+        _log_outcome(row.id, channel, values, attempt)
         rt.notifier.publish(conversation_id)
+        if health is not None:
+            await _health(rt, channel, *health)
         if retry_at is not None:
             return retry_at
     return None
 
 
-async def _claim(rt, message_id: int) -> bool:  # type: ignore[no-untyped-def]
-    """queued → sending, by one sender only. A send whose sender died is taken over after the lease."""
-    now = utcnow()
-    lease = timedelta(seconds=rt.settings.job_lease_seconds)
-    claimable = sa.or_(m.status == "queued", sa.and_(m.status == "sending", m.next_attempt_at < now))
-    async with rt.db.write() as conn:
-        got = await conn.execute(
-            messages.update()
-            .where(m.id == message_id, claimable)
-            .values(status="sending", next_attempt_at=now + lease, updated_at=now)
+async def _pending(rt, conversation_id: str) -> tuple[list, datetime | None]:  # type: ignore[no-untyped-def]
+    async with rt.db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(
+                    m.id,
+                    m.tenant_id,
+                    m.text,
+                    m.payload,
+                    m.idempotency_key,
+                    m.status,
+                    m.attempts,
+                    m.next_attempt_at,
+                    m.possible_duplicate,
+                )
+                .where(
+                    m.conversation_id == conversation_id,
+                    m.direction == "out",
+                    m.status.in_(("queued", "sending")),
+                )
+                .order_by(m.id)
+            )
+        ).all()
+        if not rows:
+            return [], None
+        # WhatsApp's 24-hour customer service window counts from the customer's last message.
+        last_inbound_at = as_utc(
+            (
+                await conn.execute(
+                    sa.select(sa.func.max(m.created_at)).where(
+                        m.conversation_id == conversation_id, m.direction == "in"
+                    )
+                )
+            ).scalar()
         )
-    return bool(got.rowcount)
+    return list(rows), last_inbound_at
+
+
+def _as_seen(row: Any, now: datetime) -> sa.ColumnElement[bool]:
+    """The row is still as ``row`` read it (``attempts`` changes with every claim)."""
+    if row.status == "queued":
+        still = m.status == "queued"
+    else:
+        still = sa.and_(m.status == "sending", m.next_attempt_at < now)
+    return sa.and_(m.id == row.id, m.attempts == row.attempts, still)
+
+
+async def _claim(rt, row: Any, attempt: int, possible_duplicate: bool) -> bool:  # type: ignore[no-untyped-def]
+    """→ sending (attempt number ``attempt``), by one sender only."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": "sending",
+        "attempts": attempt,
+        "next_attempt_at": now + timedelta(seconds=SEND_LEASES * rt.settings.job_lease_seconds),
+        "updated_at": now,
+    }
+    if possible_duplicate:
+        values["possible_duplicate"] = True
+    stmt = messages.update().where(_as_seen(row, now)).values(**values)
+    return bool(await rt.db.run_write(lambda conn: conn.execute(stmt).rowcount))
+
+
+async def _interrupted_for_good(rt, row: Any, reason: str) -> bool:  # type: ignore[no-untyped-def]
+    now = utcnow()
+    stmt = (
+        messages.update()
+        .where(_as_seen(row, now))
+        .values(status="dead", status_reason=reason, updated_at=now)
+    )
+    done = bool(await rt.db.run_write(lambda conn: conn.execute(stmt).rowcount))
+    if done:
+        log.error("send interrupted for good", message_id=row.id, reason=reason)
+    return done
+
+
+async def _record(rt, message_id: int, attempt: int, values: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+    """Commit a send's outcome; while the database does not answer, keep trying here.
+
+    Left ``sending``, the row would be taken over after its lease and sent again. Only the claim
+    that made this attempt is updated: a row taken over meanwhile keeps its new sender's outcome.
+    """
+    stmt = (
+        messages.update()
+        .where(m.id == message_id, m.status == "sending", m.attempts == attempt)
+        .values(updated_at=utcnow(), **values)
+    )
+    delay, tries = RECORD_RETRY_FIRST, 0
+    while True:
+        tries += 1
+        try:
+            updated = await rt.db.run_write(lambda conn: conn.execute(stmt).rowcount)
+        except Exception as exc:
+            if not _database_unavailable(exc):
+                raise
+            log.warning(
+                "recording a send's outcome failed; trying again",
+                message_id=message_id,
+                tries=tries,
+                error=f"{type(exc).__name__}: {str(exc)[:200]}",
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECORD_RETRY_MAX)
+            continue
+        if not updated:
+            # Committed by a try whose answer was lost, or taken over after a very long outage.
+            log.warning("a send's outcome found its row changed", message_id=message_id, tries=tries)
+        return
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    """A lost connection, a server restarting or refusing connections, a busy SQLite file."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def _health(  # type: ignore[no-untyped-def]
+    rt, channel: ChannelInfo, status: str, error: str | None, code: str | None = None, attention: bool = False
+) -> None:
+    """The channel's last send outcome, after the message's own is committed; best effort."""
+    try:
+        await rt.channel_health.send_outcome(channel, status, error, code, needs_attention=attention)
+    except Exception as exc:
+        log.warning("recording channel health failed", channel_id=channel.channel_id, error=str(exc)[:200])
+
+
+def _log_outcome(message_id: int, channel: ChannelInfo, values: dict[str, Any], attempt: int) -> None:
+    status, reason = values["status"], values.get("status_reason")
+    if status == "failed":
+        log.warning("send failed permanently", message_id=message_id, reason=reason)
+    elif status == "dead":
+        log.error("send dead", message_id=message_id, channel_id=channel.channel_id, reason=reason)
+    elif status == "queued":
+        at = values["next_attempt_at"].isoformat()
+        log.info("send will be retried", message_id=message_id, attempt=attempt, at=at)
 
 
 def _rate(channel: ChannelInfo) -> float:

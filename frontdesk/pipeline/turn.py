@@ -3,7 +3,7 @@
 Runs as the conversation's job (one at a time per conversation). The answers, the marking of the
 inbound messages as answered and, for in-store channels, the job's completion commit together; the
 idempotency key of each outbound row is derived from the turn, so a turn that is run again after a
-crash finds its work done and sends nothing twice.
+crash finds its work done and writes no reply twice (a send interrupted by a crash: outbox.py).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from frontdesk.store.tables import TS, _now, metadata
+from frontdesk.store.tables import TS, _now, _partial_unique, metadata
 
 # The last inbound and the last send outcome of each channel, so operators see a channel that
 # stopped receiving or whose token expired ("needs attention") without reading logs.
@@ -71,5 +71,8 @@ mock_sends = sa.Table(
     sa.Column("recipient", sa.String(200), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("payload", sa.JSON),
+    # Recorded once per key, as a provider that honours idempotency keys keeps one message per key.
+    sa.Column("idempotency_key", sa.String(200)),
     sa.Column("created_at", TS, nullable=False, server_default=_now()),
+    _partial_unique("uq_mock_sends_idempotency", "idempotency_key", where="idempotency_key IS NOT NULL"),
 )

@@ -194,6 +194,9 @@ messages = sa.Table(
     sa.Column("turn_id", sa.String(80)),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", TS),
+    # Outbound: sent again after its sender died mid-send, through a provider without idempotency
+    # keys, so the customer may have received it twice.
+    sa.Column("possible_duplicate", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Column("created_at", TS, nullable=False, server_default=_now()),
     sa.Column("updated_at", TS, nullable=False, server_default=_now()),
     sa.Index("ix_messages_conversation", "conversation_id", "id"),

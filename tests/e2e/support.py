@@ -83,13 +83,15 @@ def run_cli(
 
 @dataclass
 class Server:
-    """One ``frontdesk serve`` process (restartable on the same database)."""
+    """One ``frontdesk serve`` process (restartable on the same database); with ``role="worker"``,
+    one ``frontdesk worker`` process (no HTTP, ``workers`` in-process workers)."""
 
     name: str
     database_url: str
     workdir: Path
     env: dict[str, str]
     workers: int = 4
+    role: str = "serve"
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -127,24 +129,21 @@ class Server:
 
     def start(self, timeout: float = 30.0) -> None:
         assert self.proc is None, "already running"
-        self.port = free_port()
+        self.port = free_port() if self.role == "serve" else 0
         self.starts += 1
         log = self.log_path.open("ab")
-        log.write(f"\n===== start #{self.starts} on port {self.port} =====\n".encode())
+        marker = f"\n===== start #{self.starts} on port {self.port} =====\n"
+        log.write(marker.encode())
         log.flush()
         self._log_handles.append(log)
+        if self.role == "serve":
+            args = ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers)]
+            env = self.env
+        else:
+            args, env = ["worker"], {**self.env, "FRONTDESK_WORKERS": str(self.workers)}
         self.proc = subprocess.Popen(
-            [
-                FRONTDESK,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-            ],
-            env=self.env,
+            [FRONTDESK, *args],
+            env=env,
             cwd=self.workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -157,15 +156,20 @@ class Server:
                 code = self.proc.returncode
                 self.proc = None
                 self.stopped_at = time.monotonic()
-                raise AssertionError(f"frontdesk serve exited with {code} at start:\n{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                r = httpx.get(self.url + "/health", timeout=2)
-                if r.status_code == 200:
-                    return
+                raise AssertionError(f"frontdesk {self.role} exited with {code} at start:\n{self.log_tail()}")
+            if self._ready(marker):
+                return
             if time.monotonic() > deadline:
                 self.kill()
-                raise AssertionError(f"frontdesk serve not healthy within {timeout}s:\n{self.log_tail()}")
+                raise AssertionError(f"frontdesk {self.role} not ready within {timeout}s:\n{self.log_tail()}")
             time.sleep(0.1)
+
+    def _ready(self, marker: str) -> bool:
+        if self.role == "worker":  # it says so once its workers run
+            return "Ctrl-C" in self.log_text().rpartition(marker.strip())[2]
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(self.url + "/health", timeout=2).status_code == 200
+        return False
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM (graceful), then SIGKILL if it does not exit in time. Returns the exit code."""
@@ -225,7 +229,9 @@ class Server:
 SERVERS: list[Server] = []
 
 
-def make_server(name: str, database_url: str, workdir: Path, workers: int = 4, **env: str) -> Server:
+def make_server(
+    name: str, database_url: str, workdir: Path, workers: int = 4, role: str = "serve", **env: str
+) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     knobs = {
         "FRONTDESK_DATABASE_URL": database_url,
@@ -237,9 +243,7 @@ def make_server(name: str, database_url: str, workdir: Path, workers: int = 4, *
         "FRONTDESK_LOG_LEVEL": "INFO",
     }
     knobs.update(env)
-    server = Server(
-        name=name, database_url=database_url, workdir=workdir, env=clean_env(**knobs), workers=workers
-    )
+    server = Server(name, database_url, workdir, clean_env(**knobs), workers=workers, role=role)
     SERVERS.append(server)
     return server
 

@@ -1,7 +1,8 @@
 """A fake Meta Graph API on 127.0.0.1: the Cloud API / Send API messages endpoint and media.
 
 It answers like the real API (response and error shapes from the provider fixtures), records every
-request, and fails on demand: ``fake.fail_next(2, status=500)``, ``fail_next(status=429,
+request (the Graph API has no idempotency key for sends: each request is a message sent), and fails
+on demand: ``fake.fail_next(2, status=500)``, ``fail_next(status=429,
 retry_after=7)``, ``fail_next(error_code=131030)``, ``fail_next(timeout=True)``.
 
 Use the ``fake_meta`` fixture (import it into the test module) or ``FakeMetaGraph().running()``.
@@ -52,6 +53,7 @@ class Recorded:
     query: dict[str, str]
     json: Any
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
 
 
 @dataclass
@@ -73,6 +75,7 @@ class FakeMetaGraph:
     requests: list[Recorded] = field(default_factory=list)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     base_url: str = ""
+    send_delay: float = 0.0  # seconds each send takes to be answered (read receipts are at once)
 
     def __post_init__(self) -> None:
         self._failures: deque[Failure] = deque()
@@ -148,6 +151,8 @@ class FakeMetaGraph:
             return early
         if receipt:
             return JSONResponse({"success": True})
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)
         body = recorded.json if isinstance(recorded.json, dict) else {}
         if body.get("messaging_product") == "whatsapp":
             return JSONResponse(self._whatsapp_sent(body))
