@@ -17,6 +17,7 @@ from frontdesk.model.ids import new_id
 from frontdesk.model.messages import STATUS_RANK, ConversationKey, InboundMessage, StatusUpdate
 from frontdesk.model.phone import is_e164
 from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.pipeline.notify import Notifier, visitor_topic
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.dialect import insert
 from frontdesk.store.tables import contact_identities, contacts, conversations, messages
@@ -43,9 +44,10 @@ class _LRU(OrderedDict):
 
 
 class Ingest:
-    def __init__(self, db: Database, queue, notifier=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, db: Database, queue, notifier: Notifier | None = None) -> None:  # type: ignore[no-untyped-def]
         self.db = db
         self.queue = queue
+        self.notifier = notifier
         # ConversationKey → (contact id, conversation id): saves the upserts for a known conversation.
         self._known: _LRU = _LRU(100_000)
         # Built once: statement construction is a real share of an ingest's cost.
@@ -89,6 +91,11 @@ class Ingest:
         self._known.put(key, (result.contact_id, result.conversation_id))
         if not result.duplicate:
             self.queue.wake()
+        if cached is None and channel.provider == "webchat" and self.notifier is not None:
+            # A web chat stream opened before its visitor's first message waits for the
+            # conversation to exist. A new conversation is never in the cache, so this fires for
+            # each (and, rarely, again after the cache forgot one: a harmless extra wake-up).
+            self.notifier.publish(visitor_topic(channel.channel_id, msg.sender))
         return result
 
     def conversation_for(
