@@ -144,6 +144,8 @@ def server_env(database_url: str, secret_key: str, workers: int | None) -> dict[
         FRONTDESK_LOG_LEVEL="WARNING",
         # Per session; a 1 s window keeps the limiter's moving-window lists short.
         FRONTDESK_WEBCHAT_RATE_LIMIT="1000000/second",
+        # Every visitor's stream comes from 127.0.0.1.
+        FRONTDESK_WEBCHAT_STREAMS_PER_ADDRESS="100000",
     )
     if workers is not None:
         env["FRONTDESK_WORKERS"] = str(workers)

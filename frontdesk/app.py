@@ -37,6 +37,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
     )
     app.state.runtime = rt
+    from frontdesk.api.stream_slots import StreamSlots
+
+    app.state.stream_slots = StreamSlots(
+        settings.webchat_streams_per_session, settings.webchat_streams_per_address
+    )
     api_errors.install(app)
 
     from frontdesk.api import (

@@ -23,6 +23,7 @@ from frontdesk.model.config import DEFAULT_TENANT
 from frontdesk.pipeline.cache import RoutingCache
 from frontdesk.pipeline.ingest import Ingest
 from frontdesk.pipeline.notify import Notifier
+from frontdesk.pipeline.notify_pg import PgRelay
 from frontdesk.pipeline.queue.local import LocalQueue
 from frontdesk.pipeline.ratelimit import SendRateLimiter
 from frontdesk.pipeline.worker import WorkerPool
@@ -42,8 +43,10 @@ class Runtime:
         self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         self.secrets: SecretBox = load_secret_box(settings)
         self.notifier = Notifier()
+        if not self.db.is_sqlite:  # other processes (workers, servers) share this database
+            self.notifier.relay = PgRelay(self.db, self.notifier)
         self.queue = LocalQueue(self.db, settings)
-        self.ingest = Ingest(self.db, self.queue)
+        self.ingest = Ingest(self.db, self.queue, self.notifier)
         self.cache = RoutingCache(self.db, self.secrets, ttl=settings.config_cache_seconds)
         self.agents = AgentRegistry(lambda: allow_list(self.settings))
         self.adapters = AdapterRegistry(self.db, public_url=settings.public_url, mock=settings.mock_providers)
@@ -80,6 +83,7 @@ class Runtime:
         await self.agents.aclose()
         await self.http.aclose()
         await self.outbound.aclose()
+        await self.notifier.aclose()
         await self.db.dispose()
         self.started = False
 

@@ -32,6 +32,20 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=300.0, gt=0)
     max_body_bytes: int = 1_048_576
     webchat_rate_limit: str = "30/minute"
+    # Web chat SSE streams, per server process: open streams per session and per client address
+    # (the peer, or X-Forwarded-For from the proxies uvicorn trusts: FORWARDED_ALLOW_IPS).
+    webchat_streams_per_session: int = Field(default=3, ge=1)
+    webchat_streams_per_address: int = Field(default=20, ge=1)
+    # A comment line after this long without an event, so proxies keep the connection open.
+    webchat_stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # A stream that sent no reply for this long, or open this long in all, is closed; the browser
+    # reconnects (and resumes after Last-Event-ID).
+    webchat_stream_idle_seconds: float = Field(default=300.0, gt=0)
+    webchat_stream_max_seconds: float = Field(default=3600.0, gt=0)
+    # A client that does not take a write within this long is cut off.
+    webchat_stream_send_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Streams are woken by notifications; this slow poll of the store is only a safety net.
+    webchat_stream_poll_seconds: float = Field(default=30.0, gt=0)
     # Hosts and CIDRs (comma-separated) that tenant-configured calls (HTTP actions, remote agents,
     # router models) may reach although they are loopback/private; everything else must be public.
     http_actions_allow: str = ""

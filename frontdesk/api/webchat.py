@@ -1,22 +1,19 @@
 """Frontdesk's web chat: sessions, messages in, replies out as Server-Sent Events, and a page.
 
-The stream takes its session as a query parameter because browsers' EventSource cannot send
-headers. Replies written while no stream was connected are sent on (re)connect after the
-``Last-Event-ID`` the browser remembers.
+The stream (``webchat_stream.py``) takes its session as a query parameter because browsers'
+EventSource cannot send headers. Replies written while no stream was connected are sent on
+(re)connect after the ``Last-Event-ID`` the browser remembers. Open streams are capped per session
+and per client address (``stream_slots.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from limits import parse as parse_limit
 from limits.aio.storage import MemoryStorage
@@ -24,13 +21,14 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, Field
 
 from frontdesk.api.deps import get_runtime
+from frontdesk.api.sse import EventStreamResponse
+from frontdesk.api.webchat_stream import StreamTimes, reply_events
 from frontdesk.channels.webchat import SessionSigner
 from frontdesk.errors import NotFound, RateLimited
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import InboundMessage
 from frontdesk.pipeline.cache import ChannelInfo
 from frontdesk.runtime import Runtime
-from frontdesk.store.tables import contact_identities, conversations, messages
 
 router = APIRouter(tags=["web chat"])
 _templates = Environment(
@@ -38,7 +36,6 @@ _templates = Environment(
     autoescape=select_autoescape(),
 )
 _limiter = MovingWindowRateLimiter(MemoryStorage())
-KEEPALIVE_SECONDS = 15.0
 
 
 class SessionOut(BaseModel):
@@ -106,41 +103,6 @@ async def post_message(
     )
 
 
-async def _conversation_id(rt: Runtime, channel: ChannelInfo, visitor: str) -> str | None:
-    ident, conv = contact_identities.c, conversations.c
-    async with rt.db.read() as conn:
-        return (
-            await conn.execute(
-                sa.select(conv.conversation_id)
-                .join(contact_identities, ident.contact_id == conv.contact_id)
-                .where(
-                    conv.channel_id == channel.channel_id,
-                    conv.thread == "",
-                    ident.tenant_id == channel.tenant_id,
-                    ident.provider == "webchat",
-                    ident.address == visitor,
-                )
-            )
-        ).scalar()
-
-
-_REPLIES_AFTER = (
-    sa.select(messages.c.id, messages.c.text, messages.c.created_at, messages.c.payload)
-    .where(
-        messages.c.conversation_id == sa.bindparam("cid"),
-        messages.c.direction == "out",
-        messages.c.id > sa.bindparam("after"),
-        messages.c.status.in_(("sent", "delivered", "read")),
-    )
-    .order_by(messages.c.id)
-)
-
-
-async def _replies_after(rt: Runtime, conversation_id: str, after: int) -> list:
-    params = {"cid": conversation_id, "after": after}
-    return await rt.db.run_read(lambda conn: conn.execute(_REPLIES_AFTER, params).all())
-
-
 @router.get("/webchat/{channel_id}/stream")
 async def stream(
     channel_id: str,
@@ -152,45 +114,19 @@ async def stream(
     ),
     last_event_header: str | None = Header(None, alias="Last-Event-ID"),
     rt: Runtime = Depends(get_runtime),
-) -> StreamingResponse:
+) -> EventStreamResponse:
     channel = await _channel(rt, channel_id)
     visitor = _signer(rt).visitor(channel_id, session)
     after = last_event_id or 0
     if last_event_header and last_event_header.strip().isdigit():
         after = max(after, int(last_event_header.strip()))
-
-    async def events() -> AsyncIterator[str]:
-        nonlocal after
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout if timeout else None
-        last_sent = loop.time()
-        yield "retry: 2000\n\n"
-        conversation_id = None
-        while deadline is None or loop.time() < deadline:
-            if await request.is_disconnected():
-                return
-            if conversation_id is None:
-                conversation_id = await _conversation_id(rt, channel, visitor)
-            if conversation_id is None:
-                await asyncio.sleep(0.25)
-                continue
-            with rt.notifier.subscribe(conversation_id) as wakeup:
-                for row in await _replies_after(rt, conversation_id, after):
-                    data = {"id": row.id, "text": row.text, "created_at": row.created_at.isoformat()}
-                    choices = (row.payload or {}).get("buttons")
-                    if choices:  # the titles to offer; tapping one sends it as the visitor's text
-                        data["buttons"] = [c["title"] for c in choices]
-                    yield f"id: {row.id}\nevent: message\ndata: {json.dumps(data)}\n\n"
-                    after = row.id
-                    last_sent = loop.time()
-                if loop.time() - last_sent > KEEPALIVE_SECONDS:
-                    yield ": keepalive\n\n"
-                    last_sent = loop.time()
-                wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - loop.time()))
-                await rt.notifier.wait(wakeup, wait)
-
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    # uvicorn has already put X-Forwarded-For of a trusted proxy (FORWARDED_ALLOW_IPS) in client.
+    address = request.client.host if request.client else "unknown"
+    release = request.app.state.stream_slots.acquire(f"{channel_id}:{visitor}", address)
+    events = reply_events(rt, channel, visitor, after, StreamTimes.of(rt.settings, timeout))
+    return EventStreamResponse(
+        events, send_timeout=rt.settings.webchat_stream_send_timeout_seconds, on_close=release
+    )
 
 
 @router.get("/webchat/{channel_id}", response_class=HTMLResponse, include_in_schema=False)

@@ -29,6 +29,7 @@ from frontdesk.model.messages import (
 )
 from frontdesk.pipeline import identities
 from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.pipeline.notify import Notifier, visitor_topic
 from frontdesk.store.channel_tables import channel_health, unattributed_messages
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.dialect import insert
@@ -67,9 +68,10 @@ class _LRU(OrderedDict):
 
 
 class Ingest:
-    def __init__(self, db: Database, queue, notifier=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, db: Database, queue, notifier: Notifier | None = None) -> None:  # type: ignore[no-untyped-def]
         self.db = db
         self.queue = queue
+        self.notifier = notifier
         # ConversationKey → (contact id, conversation id): saves the upserts for a known conversation.
         self._known: _LRU = _LRU(100_000)
         # Built once: statement construction is a real share of an ingest's cost.
@@ -126,6 +128,11 @@ class Ingest:
                     provider_message_id=msg.provider_message_id,
                     reason=msg.reason,
                 )
+        if cached is None and channel.provider == "webchat" and self.notifier is not None:
+            # A web chat stream opened before its visitor's first message waits for the
+            # conversation to exist. A new conversation is never in the cache, so this fires for
+            # each (and, rarely, again after the cache forgot one: a harmless extra wake-up).
+            self.notifier.publish(visitor_topic(channel.channel_id, msg.sender))
         return result
 
     async def _identity_notice(self, channel: ChannelInfo, msg: InboundMessage) -> Ingested:

@@ -203,7 +203,7 @@ async def test_an_expired_token_shows_the_channel_needs_attention(runtime, clien
     await _post(client, whatsapp_text("What are your opening hours?", "wamid.token"))
 
     async def flagged():  # type: ignore[no-untyped-def]
-        health = (await client.get("/health")).json()
+        health = (await client.get("/health", params={"detail": "true"})).json()
         return health["channels"].get("wa", {}).get("needs_attention") and health
 
     health = await wait_for(flagged)

@@ -1,0 +1,134 @@
+"""The web chat reply stream: a visitor's replies as Server-Sent Events, woken by notifications.
+
+Each reply is ``id: <message id>`` / ``event: message`` / ``data: {"id", "text", "created_at"}``
+(plus ``"buttons"``: the titles to offer, when the reply has choices). A stream starts after the
+reply id it is given (``Last-Event-ID`` or ``?last_event_id=``), so a reconnecting browser gets
+only what it missed.
+
+An idle stream costs no queries: it waits for the notifier (the conversation's key once the
+visitor has one; before that, the visitor's key, published when their first message creates the
+conversation) and reads the store when woken. A slow poll stays as a safety net. A comment line
+keeps proxies from closing a quiet stream; a stream without replies for the idle time, or open for
+its maximum time, ends, and the browser reconnects after the ``retry`` it was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.pipeline.notify import visitor_topic
+from frontdesk.runtime import Runtime
+from frontdesk.settings import Settings
+from frontdesk.store.tables import contact_identities, conversations, messages
+
+RETRY = "retry: 2000\n\n"  # the browser's reconnection delay, in ms
+KEEPALIVE = ": keepalive\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTimes:
+    heartbeat: float
+    idle: float
+    duration: float
+    poll: float
+
+    @classmethod
+    def of(cls, settings: Settings, requested: float | None) -> StreamTimes:
+        """The settings' times; ``requested`` (the client's ``?timeout=``) may only shorten the stream."""
+        duration = settings.webchat_stream_max_seconds
+        return cls(
+            heartbeat=settings.webchat_stream_heartbeat_seconds,
+            idle=settings.webchat_stream_idle_seconds,
+            duration=min(duration, requested) if requested else duration,
+            poll=settings.webchat_stream_poll_seconds,
+        )
+
+
+async def _conversation_id(rt: Runtime, channel: ChannelInfo, visitor: str) -> str | None:
+    ident, conv = contact_identities.c, conversations.c
+    async with rt.db.read() as conn:
+        return (
+            await conn.execute(
+                sa.select(conv.conversation_id)
+                .join(contact_identities, ident.contact_id == conv.contact_id)
+                .where(
+                    conv.channel_id == channel.channel_id,
+                    conv.thread == "",
+                    ident.tenant_id == channel.tenant_id,
+                    ident.provider == "webchat",
+                    ident.address == visitor,
+                )
+            )
+        ).scalar()
+
+
+_REPLIES_AFTER = (
+    sa.select(messages.c.id, messages.c.text, messages.c.created_at, messages.c.payload)
+    .where(
+        messages.c.conversation_id == sa.bindparam("cid"),
+        messages.c.direction == "out",
+        messages.c.id > sa.bindparam("after"),
+        messages.c.status.in_(("sent", "delivered", "read")),
+    )
+    .order_by(messages.c.id)
+)
+
+
+async def _replies_after(rt: Runtime, conversation_id: str, after: int) -> list:
+    params = {"cid": conversation_id, "after": after}
+    return await rt.db.run_read(lambda conn: conn.execute(_REPLIES_AFTER, params).all())
+
+
+def _event(row: Any) -> str:
+    data = {"id": row.id, "text": row.text, "created_at": row.created_at.isoformat()}
+    choices = (row.payload or {}).get("buttons")
+    if choices:  # the titles to offer; tapping one sends it as the visitor's text
+        data["buttons"] = [c["title"] for c in choices]
+    return f"id: {row.id}\nevent: message\ndata: {json.dumps(data)}\n\n"
+
+
+async def reply_events(
+    rt: Runtime, channel: ChannelInfo, visitor: str, after: int, times: StreamTimes
+) -> AsyncGenerator[str, None]:
+    loop = asyncio.get_running_loop()
+    opened = last_reply = last_write = loop.time()
+    # Streams opened together (a server restart reconnects them all) poll at different moments.
+    poll_at = opened + times.poll * random.uniform(0.5, 1.0)
+    yield RETRY
+    conversation_id: str | None = None
+    with contextlib.ExitStack() as subscriptions:
+        wakeup = subscriptions.enter_context(
+            rt.notifier.subscribe(visitor_topic(channel.channel_id, visitor))
+        )
+        check = True
+        while True:
+            if check and conversation_id is None:
+                conversation_id = await _conversation_id(rt, channel, visitor)
+                if conversation_id is not None:  # subscribed before reading: nothing slips between
+                    subscriptions.enter_context(rt.notifier.subscribe(conversation_id, wakeup))
+            if check and conversation_id is not None:
+                for row in await _replies_after(rt, conversation_id, after):
+                    yield _event(row)
+                    after = row.id
+                    last_reply = last_write = loop.time()
+            now = loop.time()
+            end = min(opened + times.duration, last_reply + times.idle)
+            if now >= end:
+                return
+            if now - last_write >= times.heartbeat:
+                yield KEEPALIVE
+                last_write = now = loop.time()
+            until = min(end, last_write + times.heartbeat, poll_at)
+            check = await rt.notifier.wait(wakeup, max(0.0, until - now))
+            if loop.time() >= poll_at:
+                check = True
+                poll_at = loop.time() + times.poll
