@@ -1,13 +1,14 @@
 """Ingest: store an inbound message exactly once and queue its turn, in ONE transaction.
 
 The caller answers the provider only after this returns (ack after durable write). Redelivered
-messages hit the unique (channel, provider message id) index and change nothing.
+messages hit the unique (channel, provider message id) index and change nothing. Text from outside
+is made storable first (``model.text``: NUL and lone surrogates become U+FFFD), on every path in.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import STATUS_RANK, ConversationKey, InboundMessage, StatusUpdate
 from frontdesk.model.phone import is_e164
+from frontdesk.model.text import storable, storable_json
 from frontdesk.pipeline.cache import ChannelInfo
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.dialect import insert
@@ -70,6 +72,7 @@ class Ingest:
     async def message(
         self, channel: ChannelInfo, msg: InboundMessage, *, simulated: bool = False
     ) -> Ingested:
+        msg = storable_message(msg)
         key = ConversationKey(channel.tenant_id, channel.channel_id, msg.sender, msg.thread)
         cached = self._known.get(key)
 
@@ -239,6 +242,7 @@ class Ingest:
         new_rank = STATUS_RANK.get(update.status)
         if new_rank is None:
             return False
+        update = storable_status(update)
         values: dict = {"status": update.status, "updated_at": utcnow()}
         if update.error_code or update.error_title:
             values.update(error_code=update.error_code, status_reason=update.error_title)
@@ -254,3 +258,26 @@ class Ingest:
                 .values(**values)
             )
         return bool(result.rowcount)
+
+
+def storable_message(msg: InboundMessage) -> InboundMessage:
+    """``msg`` with every text field and its payload made storable (unchanged when already so)."""
+    return replace(
+        msg,
+        provider_message_id=storable(msg.provider_message_id),
+        sender=storable(msg.sender),
+        text=storable(msg.text),
+        sender_name=None if msg.sender_name is None else storable(msg.sender_name),
+        payload=storable_json(msg.payload),
+        reply_to=None if msg.reply_to is None else storable(msg.reply_to),
+        thread=storable(msg.thread),
+    )
+
+
+def storable_status(update: StatusUpdate) -> StatusUpdate:
+    return replace(
+        update,
+        provider_message_id=storable(update.provider_message_id),
+        error_code=None if update.error_code is None else storable(update.error_code),
+        error_title=None if update.error_title is None else storable(update.error_title),
+    )
