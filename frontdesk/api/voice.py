@@ -46,7 +46,7 @@ def _action(rt: Runtime, request: Request, **params: object) -> str:
 async def voice(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     adapter = rt.adapters.get("twilio")
-    raw = await raw_request(rt, request)
+    raw = await raw_request(rt, request, adapter)
     channels, _ = await route(rt, adapter, raw)
     channel = channels[0]
     adapter.verify(raw, channel, rt.cache.credentials(channel))

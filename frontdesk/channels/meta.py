@@ -40,6 +40,9 @@ META_DOMAINS = ("fbsbx.com", "facebook.com", "fbcdn.net", "whatsapp.net", "whats
 
 class MetaAdapter(ChannelAdapter):
     provider: ClassVar[str] = "meta"
+    # Meta posts every webhook as JSON (Graph API webhooks: "Content-Type: application/json").
+    webhook_content_types: ClassVar[tuple[str, ...]] = ("application/json",)
+    signature_headers: ClassVar[tuple[str, ...]] = ("x-hub-signature-256",)
 
     # Verify tokens are credentials, which ChannelInfo does not carry: callers pass them alongside.
     def handshake(  # type: ignore[override]

@@ -48,6 +48,12 @@ def twilio_signature(
 
 class TwilioAdapter(ChannelAdapter):
     provider: ClassVar[str] = "twilio"
+    # Form posts, signed parameter by parameter; or JSON, signed through bodySHA256 in the URL.
+    webhook_content_types: ClassVar[tuple[str, ...]] = (
+        "application/x-www-form-urlencoded",
+        "application/json",
+    )
+    signature_headers: ClassVar[tuple[str, ...]] = ("x-twilio-signature",)
 
     def __init__(self, public_url: str = "") -> None:
         # FRONTDESK_PUBLIC_URL: where Twilio posts delivery statuses back to us.

@@ -260,6 +260,9 @@ class Ingest:
         return bool(result.rowcount)
 
 
+NAME_LENGTH = contacts.c.display_name.type.length
+
+
 def storable_message(msg: InboundMessage) -> InboundMessage:
     """``msg`` with every text field and its payload made storable (unchanged when already so)."""
     return replace(
@@ -267,7 +270,8 @@ def storable_message(msg: InboundMessage) -> InboundMessage:
         provider_message_id=storable(msg.provider_message_id),
         sender=storable(msg.sender),
         text=storable(msg.text),
-        sender_name=None if msg.sender_name is None else storable(msg.sender_name),
+        # Shown only: a name too long for the column is cut, not refused.
+        sender_name=None if msg.sender_name is None else storable(msg.sender_name)[:NAME_LENGTH],
         payload=storable_json(msg.payload),
         reply_to=None if msg.reply_to is None else storable(msg.reply_to),
         thread=storable(msg.thread),
