@@ -4,6 +4,7 @@ valid events are stored while the others are refused with a reason, answered 200
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -135,3 +136,16 @@ async def test_two_different_signature_headers_are_refused(api, runtime) -> None
     # The same signature twice is one signature.
     pairs = [("content-type", "application/json"), ("x-hub-signature-256", good)] * 2
     assert (await api.post("/webhooks/meta", content=raw, headers=pairs)).status_code == 200
+
+
+async def test_a_payload_number_jsonb_refuses_is_kept_as_a_string(api, runtime) -> None:  # type: ignore[no-untyped-def]
+    odd = _message("wamid.infinite")
+    odd.pop("text")
+    odd.update(type="novel", novel={"n": "INFINITE"})  # an unknown kind: its payload is kept raw
+    raw = json.dumps(_batch(odd, _message("wamid.after"))).replace('"INFINITE"', "1e400").encode()
+    r = await api.post("/webhooks/meta", content=raw, headers=meta_signed(raw)[1])
+    assert r.status_code == 200 and r.json()["stored"] == 2 and r.json()["refused"] == [], r.text
+    async with runtime.db.read() as conn:
+        stmt = sa.select(messages.c.payload).order_by(messages.c.id)
+        payload = (await conn.execute(stmt)).scalars().first()
+    assert payload["raw"]["novel"] == {"n": "inf"}
