@@ -8,6 +8,7 @@
      ├── Forbidden                   authenticated, but not allowed (403)
      ├── RateLimited                 too many requests (429)
      ├── BadRequest                  malformed input (400)
+     │    └── UnsupportedMediaType   a body of a content type the endpoint does not take (415)
      ├── InvalidSignature            a webhook that does not verify (401)
      └── DeliveryError               a provider refused or failed a send
           ├── RetryableDelivery      try again later (network, 5xx, 429)
@@ -68,6 +69,11 @@ class RateLimited(FrontdeskError):
 class BadRequest(FrontdeskError):
     status_code = 400
     code = "bad_request"
+
+
+class UnsupportedMediaType(BadRequest):
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class InvalidSignature(FrontdeskError):

@@ -3,7 +3,8 @@ provider would sign them, and report what each one did (seed 002's fixture repla
 
 The channel's secrets are read from the same database and key the server uses, so replayed
 webhooks pass the real signature checks; mock mode (FRONTDESK_MOCK_PROVIDERS=true) keeps the
-answers from going out.
+answers from going out. A recording is replayed as if sent now: its Meta message timestamps are set
+to the present, since the server refuses messages older than its replay window (8 days).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import copy
 import hashlib
 import hmac
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,8 @@ class Replayed:
             return "duplicate (already stored)"
         if self.result.get("statuses"):
             return f"{self.result['statuses']} status update(s)"
+        if self.result.get("refused"):
+            return "refused: " + "; ".join(r["reason"] for r in self.result["refused"])
         return "nothing to store"
 
 
@@ -80,18 +84,25 @@ def load(path: Path) -> tuple[str, Any]:
 
 
 def _meta_for(data: dict[str, Any], channel: ChannelInfo) -> dict[str, Any]:
-    """The payload addressed to ``channel`` (its routing key in every entry)."""
+    """The payload addressed to ``channel`` (its routing key in every entry), its messages dated now."""
     data = copy.deepcopy(data)
+    now = time.time()
     for entry in data.get("entry") or []:
         for change in entry.get("changes") or []:
-            meta = (change.get("value") or {}).get("metadata")
+            value = change.get("value") or {}
+            meta = value.get("metadata")
             if isinstance(meta, dict):
                 meta["phone_number_id"] = channel.routing_key
+            for message in value.get("messages") or []:
+                if isinstance(message, dict) and "timestamp" in message:
+                    message["timestamp"] = str(int(now))  # WhatsApp: Unix seconds, as a string
         if entry.get("messaging"):
             entry["id"] = channel.routing_key
             for event in entry["messaging"]:
                 if isinstance(event.get("recipient"), dict):
                     event["recipient"]["id"] = channel.routing_key
+                if isinstance(event, dict) and "timestamp" in event:
+                    event["timestamp"] = int(now * 1000)  # Messenger: milliseconds
     return data
 
 

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import hmac
 import json
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -31,10 +32,19 @@ def fixture_form(provider: str, name: str) -> dict[str, str]:
     return dict(parse_qsl((FIXTURES / provider / name).read_text().strip(), keep_blank_values=True))
 
 
+def recent(body: dict[str, Any]) -> dict[str, Any]:
+    """A recorded WhatsApp webhook with its messages dated now (older ones are refused as replays)."""
+    for entry in body.get("entry", []):
+        for change in entry.get("changes", []):
+            for message in change.get("value", {}).get("messages", []):
+                message["timestamp"] = str(int(time.time()))
+    return body
+
+
 def whatsapp_text(text: str, message_id: str, sender: str = "972987654321") -> dict[str, Any]:
     """The recorded WhatsApp text webhook with another text, message id and sender (who has their
-    own business-scoped user id, as every WhatsApp user has)."""
-    body = copy.deepcopy(fixture_json("meta_whatsapp", "inbound_text.json"))
+    own business-scoped user id, as every WhatsApp user has), sent now."""
+    body = recent(copy.deepcopy(fixture_json("meta_whatsapp", "inbound_text.json")))
     value = body["entry"][0]["changes"][0]["value"]
     value["messages"][0].update(id=message_id, text={"body": text}, **{"from": sender})
     contact = value["contacts"][0]

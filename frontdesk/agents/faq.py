@@ -7,6 +7,8 @@ for a person.
 
 from __future__ import annotations
 
+import asyncio
+
 from frontdesk.agents.base import Agent
 from frontdesk.agents.knowledge import KnowledgeIndex
 from frontdesk.model.config import FaqAgentSettings
@@ -26,7 +28,9 @@ class FaqAgent(Agent):
         for message in turn.new_messages:
             if not message.text.strip():
                 continue
-            best = next(iter(self.index.search(message.text, limit=1)), None)
+            # In a thread: the search's cost (bounded) grows with the tenant's knowledge base.
+            found = await asyncio.to_thread(self.index.search, message.text, 1)
+            best = next(iter(found), None)
             score = best.confidence if best else 0.0
             confidences.append(score)
             trace.append(

@@ -1,21 +1,29 @@
 """Intent classification for the router agent: which of the tenant's agents (or a person) answers.
 
 Two classifiers give the same ``Classification``: keyword rules (words and phrases matched with
-typo tolerance by rapidfuzz, or regular expressions written ``re:…``), and, when the router has an
-``llm`` block, an OpenAI-compatible chat model asked for ``{"target", "confidence"}``. The model
-is never trusted blindly: an unknown target, a malformed answer or a failed call falls back to
-the rules.
+typo tolerance by rapidfuzz, or regular expressions written ``re:…``, run on RE2 by ``patterns``),
+and, when the router has an ``llm`` block, an OpenAI-compatible chat model asked for
+``{"target", "confidence"}``. The model is never trusted blindly: an unknown target, a malformed
+answer or a failed call falls back to the rules.
+
+The tenant writes the keywords and anyone may write the message, so the rules' cost is bounded on
+both sides: so many routes and keywords of so many characters, the first ``MAX_MATCH_CHARS`` of
+the message, and a time budget after which the keywords not yet scored count as misses.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
+
+from frontdesk.agents.patterns import MAX_MATCH_CHARS, PatternError, compile_pattern
 
 HUMAN = "human"
 DEFAULT_HUMAN_KEYWORDS = [
@@ -28,6 +36,14 @@ DEFAULT_HUMAN_KEYWORDS = [
     "talk to someone",
 ]
 WORD = re.compile(r"\w+", re.UNICODE)
+MAX_ROUTES = 50
+MAX_KEYWORDS = 100  # per route, and human_keywords
+MAX_KEYWORD_CHARS = 300  # a word or phrase; patterns have their own caps
+# Seconds the keyword rules may take for one message; far above what real configurations need
+# (well under a millisecond), it only cuts short a configuration built to be slow.
+RULES_BUDGET_SECONDS = 0.5
+log = structlog.get_logger(__name__)
+Keywords = Field(default_factory=list, max_length=MAX_KEYWORDS)
 
 
 class Route(BaseModel):
@@ -35,7 +51,7 @@ class Route(BaseModel):
 
     agent_id: str
     description: str = ""
-    keywords: list[str] = Field(default_factory=list)
+    keywords: list[str] = Keywords
 
     @field_validator("keywords")
     @classmethod
@@ -43,11 +59,13 @@ class Route(BaseModel):
         for keyword in v:
             if keyword.startswith("re:"):
                 try:
-                    re.compile(keyword[3:])
-                except re.error as exc:
+                    compile_pattern(keyword[3:])
+                except PatternError as exc:
                     raise ValueError(
-                        f"keyword {keyword!r} is not a valid regular expression: {exc}"
+                        f"keyword {keyword[:60]!r} is not a valid regular expression for this server: {exc}"
                     ) from None
+            elif len(keyword) > MAX_KEYWORD_CHARS:
+                raise ValueError(f"keyword {keyword[:40]!r}… is longer than {MAX_KEYWORD_CHARS} characters")
             elif not WORD.search(keyword):
                 raise ValueError(f"keyword {keyword!r} has no letters or digits")
         return v
@@ -74,9 +92,11 @@ class RouterLlm(BaseModel):
 class RouterSettings(BaseModel):
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
-    routes: list[Route] = Field(min_length=1)
+    routes: list[Route] = Field(min_length=1, max_length=MAX_ROUTES)
     llm: RouterLlm | None = None
-    human_keywords: list[str] = Field(default_factory=lambda: list(DEFAULT_HUMAN_KEYWORDS))
+    human_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_HUMAN_KEYWORDS), max_length=MAX_KEYWORDS
+    )
     human_description: str = "a person on the team: the customer asks for one, is upset, or nothing else fits"
     handoff_text: str = "I'm passing you to a colleague, who will get back to you shortly."
     # Where a message nothing matches goes: an agent of the routes, or "human". Default: the first route.
@@ -148,36 +168,63 @@ def words(text: str) -> list[str]:
     return [_stem(w) for w in WORD.findall(text.lower())]
 
 
-def keyword_score(keyword: str, text: str, tokens: list[str], threshold: int) -> float:
+class MatchText:
+    """A message as the keyword rules read it: its first MAX_MATCH_CHARS, in stemmed words, with
+    the runs of n words that phrases of n words are compared to (built once per n)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text[:MAX_MATCH_CHARS]
+        self.tokens = words(self.text)
+        self._windows: dict[int, tuple[list[str], set[str]]] = {}
+
+    def windows(self, n: int) -> tuple[list[str], set[str]]:
+        if n not in self._windows:
+            runs = [" ".join(self.tokens[i : i + n]) for i in range(len(self.tokens) - n + 1)]
+            self._windows[n] = (runs, set(runs))
+        return self._windows[n]
+
+
+def keyword_score(keyword: str, text: MatchText, threshold: int) -> float:
     """1.0 for an exact (or regex) hit, the similarity for a near miss at ``threshold`` or above, else 0."""
     if keyword.startswith("re:"):
-        return 1.0 if re.search(keyword[3:], text, re.IGNORECASE) else 0.0
+        return 1.0 if compile_pattern(keyword[3:]).search(text.text) is not None else 0.0
     phrase = words(keyword)
-    n = len(phrase)
+    if not phrase:
+        return 0.0
+    runs, exact = text.windows(len(phrase))
     target = " ".join(phrase)
-    best = 0.0
-    for i in range(len(tokens) - n + 1):
-        window = " ".join(tokens[i : i + n])
-        if window == target:
-            return 1.0
-        # Short words only match exactly: "car" is not a typo of "card".
-        if len(target) >= 4:
-            score = fuzz.ratio(window, target)
-            if score >= threshold:
-                best = max(best, score / 100)
-    return best
+    if target in exact:
+        return 1.0
+    # Short words only match exactly: "car" is not a typo of "card".
+    if len(target) < 4 or not runs:
+        return 0.0
+    best = process.extractOne(target, runs, scorer=fuzz.ratio, score_cutoff=threshold)
+    return best[1] / 100 if best is not None else 0.0
 
 
-def classify_rules(settings: RouterSettings, text: str) -> Classification:
-    """Score every target by its keywords; confidence drops when two targets match alike."""
-    tokens = words(text)
+def classify_rules(
+    settings: RouterSettings, text: str, budget: float = RULES_BUDGET_SECONDS
+) -> Classification:
+    """Score every target by its keywords; confidence drops when two targets match alike.
+
+    Keywords still unscored when ``budget`` seconds have gone count as misses. CPU-bound: callers
+    on the event loop run it in a thread (RE2 and rapidfuzz keep the loop's turns short).
+    """
+    deadline = time.monotonic() + budget
+    message = MatchText(text)
     scores: dict[str, float] = {}
+    cut_short = False
     for route in settings.targets():
         miss = 1.0
         for keyword in route.keywords:
+            if time.monotonic() > deadline:
+                cut_short = True
+                break
             # Each hit adds to the evidence; one exact keyword alone gives 0.75.
-            miss *= 1 - 0.75 * keyword_score(keyword, text, tokens, settings.fuzzy_threshold)
+            miss *= 1 - 0.75 * keyword_score(keyword, message, settings.fuzzy_threshold)
         scores[route.agent_id] = round(1 - miss, 4)
+    if cut_short:
+        log.warning("router keyword rules ran out of time; later keywords counted as misses", budget=budget)
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
     (best, top), second = ranked[0], ranked[1][1] if len(ranked) > 1 else 0.0
     return Classification(best, max(0.0, top - 0.5 * second), "rules", scores)

@@ -4,6 +4,10 @@ BM25 ranks; it does not say how sure it is. The confidence in 0..1 combines how 
 question's information (IDF-weighted terms) the entry covers with how closely the whole question
 reads like the entry's own question. Typos are mended first by snapping unknown words to the
 closest word the knowledge base knows.
+
+Anyone can write the question, so its cost is bounded: the first ``MAX_MATCH_CHARS`` of the
+message are read, and at most ``MAX_MENDED`` distinct unknown words are snapped (each one is a
+fuzzy search through the whole vocabulary, milliseconds on a large knowledge base).
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from dataclasses import dataclass
 import bm25s
 from rapidfuzz import fuzz, process
 
+from frontdesk.agents.patterns import MAX_MATCH_CHARS
+
+MAX_MENDED = 32
 WORD = re.compile(r"[\w']+", re.UNICODE)
 STOPWORDS = frozenset(
     [
@@ -158,22 +165,33 @@ class KnowledgeIndex:
 
     def _mend(self, tokens: list[str]) -> list[str]:
         mended = []
+        # unknown word -> its snapped form, "" to drop it; past MAX_MENDED words stay as written.
+        snapped: dict[str, str] = {}
         for tok in tokens:
             if tok not in self._vocab_set:
-                best = None
-                if len(tok) >= 4 and self.vocab:
-                    best = process.extractOne(tok, self.vocab, scorer=fuzz.ratio, score_cutoff=80)
-                if best is not None:
-                    tok = best[0]
-                elif process.extractOne(tok, _STOPWORD_LIST, scorer=fuzz.ratio, score_cutoff=75):
-                    continue  # a misspelt "what" or "your" carries no information
+                if tok not in snapped and len(snapped) < MAX_MENDED:
+                    snapped[tok] = self._snap(tok)
+                tok = snapped.get(tok, tok)
+                if not tok:
+                    continue
             mended.append(tok)
         return mended
+
+    def _snap(self, tok: str) -> str:
+        """The known word closest to ``tok``, "" for a misspelt stopword, else ``tok`` itself."""
+        best = None
+        if len(tok) >= 4 and self.vocab:
+            best = process.extractOne(tok, self.vocab, scorer=fuzz.ratio, score_cutoff=80)
+        if best is not None:
+            return str(best[0])
+        if process.extractOne(tok, _STOPWORD_LIST, scorer=fuzz.ratio, score_cutoff=75):
+            return ""  # a misspelt "what" or "your" carries no information
+        return tok
 
     def search(self, text: str, limit: int = 3) -> list[Match]:
         if not self.entries:
             return []
-        query = self._mend(tokenize(text))
+        query = self._mend(tokenize(text[:MAX_MATCH_CHARS]))
         if not query:
             return []
         candidates: set[int] = set()

@@ -10,6 +10,7 @@ in its trace.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Awaitable, Callable
@@ -72,17 +73,20 @@ class RouterAgent(Agent):
 
     async def classify(self, turn: Turn, sticky: router_state.Sticky | None) -> Classification:
         """The model's classification when one is configured and answers usefully, else the rules'."""
-        text = turn.text
         if self.settings.llm is None:
-            return intent.classify_rules(self.settings, text)
+            return await self._rules(turn.text)
         try:
             return await self._ask_model(turn, sticky.target if sticky else None)
         except (LlmFailed, OutboundError) as exc:
             error = exc.message if isinstance(exc, OutboundError) else str(exc)
             log.info("router model failed, using rules", agent_id=self.info.agent_id, error=error)
-            found = intent.classify_rules(self.settings, text)
+            found = await self._rules(turn.text)
             found.error = error
             return found
+
+    async def _rules(self, text: str) -> Classification:
+        # Off the event loop: the tenant's keywords against anyone's message, bounded in time.
+        return await asyncio.to_thread(intent.classify_rules, self.settings, text)
 
     def decide(self, found: Classification, sticky: router_state.Sticky | None) -> Classification:
         """Where the turn goes: a clear new topic, else the current agent, else the default."""

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
+from frontdesk.api.pagination import Page, pagination
 from frontdesk.calendar import config as calendar_config
 from frontdesk.calendar import feed, queries, state
 from frontdesk.calendar.appointment import Appointment
@@ -90,8 +91,7 @@ async def list_appointments(
     contact_id: str | None = None,
     status: str | None = Query(None, pattern="^(booked|cancelled)$"),
     sync_status: str | None = Query(None, pattern="^(pending|synced|failed)$"),
-    skip: int = Query(0, ge=0),
-    limit: int = Query(100, ge=1, le=1000),
+    pg: Page = Depends(pagination(100, 1000)),
     principal: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
@@ -114,10 +114,14 @@ async def list_appointments(
         ).scalar()
         rows = (
             await conn.execute(
-                _query().where(*filters).order_by(a.start_at, a.appointment_id).offset(skip).limit(limit)
+                _query()
+                .where(*filters)
+                .order_by(a.start_at, a.appointment_id)
+                .offset(pg.skip)
+                .limit(pg.limit)
             )
         ).all()
-    return {"items": [_item(r) for r in rows], "total": total, "skip": skip, "limit": limit}
+    return {"items": [_item(r) for r in rows], "total": total, "skip": pg.skip, "limit": pg.limit}
 
 
 @router.get("/appointments/{appointment_id}", summary="Get one appointment")

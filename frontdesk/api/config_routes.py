@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from frontdesk.api.deps import get_principal
+from frontdesk.api.pagination import Page, pagination
 from frontdesk.config import yaml_io
 from frontdesk.config.repository import KINDS
 from frontdesk.config.service import ConfigService
@@ -23,8 +24,7 @@ from frontdesk.security.tokens import Principal
 router = APIRouter(prefix="/api/v1", tags=["configuration"])
 
 MAX_LIMIT = 500
-Skip = Query(0, ge=0, description="objects to skip")
-Limit = Query(100, ge=1, le=MAX_LIMIT, description=f"page size, at most {MAX_LIMIT}")
+Paging = Depends(pagination(100, MAX_LIMIT))
 TenantQ = Query(None, description="only this tenant (admin tokens; a tenant token sees its own only)")
 
 
@@ -71,13 +71,14 @@ async def listing(
     /,
     principal: Principal,
     tenant_id: str | None,
-    skip: int,
-    limit: int,
+    pg: Page,
     **filters: Any,
 ) -> dict[str, Any]:
-    items = await svc.list(kind, principal=principal, tenant_id=tenant_id, skip=skip, limit=limit, **filters)
+    items = await svc.list(
+        kind, principal=principal, tenant_id=tenant_id, skip=pg.skip, limit=pg.limit, **filters
+    )
     total = await svc.count(kind, principal=principal, tenant_id=tenant_id, **filters)
-    return page(items, total, skip, limit)
+    return page(items, total, pg.skip, pg.limit)
 
 
 def crud(kind: str, plural: str, id_name: str) -> None:
@@ -148,12 +149,11 @@ def crud(kind: str, plural: str, id_name: str) -> None:
 @router.get("/tenants", summary="List tenants")
 async def list_tenants(
     tenant_id: str | None = TenantQ,
-    skip: int = Skip,
-    limit: int = Limit,
+    pg: Page = Paging,
     p: Principal = Depends(get_principal),
     svc: ConfigService = Depends(service),
 ) -> dict[str, Any]:
-    return await listing(svc, "tenant", p, tenant_id, skip, limit)
+    return await listing(svc, "tenant", p, tenant_id, pg)
 
 
 @router.get("/agents", summary="List agents")
@@ -161,12 +161,11 @@ async def list_agents(
     tenant_id: str | None = TenantQ,
     status: str | None = Query(None, description="active | paused | stopped"),
     kind: str | None = Query(None, description="faq | llm | remote | router"),
-    skip: int = Skip,
-    limit: int = Limit,
+    pg: Page = Paging,
     p: Principal = Depends(get_principal),
     svc: ConfigService = Depends(service),
 ) -> dict[str, Any]:
-    return await listing(svc, "agent", p, tenant_id, skip, limit, status=status, kind=kind)
+    return await listing(svc, "agent", p, tenant_id, pg, status=status, kind=kind)
 
 
 @router.get("/channels", summary="List channels")
@@ -175,13 +174,12 @@ async def list_channels(
     channel_type: str | None = Query(None),
     provider: str | None = Query(None),
     active: bool | None = Query(None),
-    skip: int = Skip,
-    limit: int = Limit,
+    pg: Page = Paging,
     p: Principal = Depends(get_principal),
     svc: ConfigService = Depends(service),
 ) -> dict[str, Any]:
     filters = {"channel_type": channel_type, "provider": provider, "active": active}
-    return await listing(svc, "channel", p, tenant_id, skip, limit, **filters)
+    return await listing(svc, "channel", p, tenant_id, pg, **filters)
 
 
 @router.get("/mappings", summary="List agent-channel mappings")
@@ -190,13 +188,12 @@ async def list_mappings(
     agent_id: str | None = Query(None),
     channel_id: str | None = Query(None),
     is_primary: bool | None = Query(None),
-    skip: int = Skip,
-    limit: int = Limit,
+    pg: Page = Paging,
     p: Principal = Depends(get_principal),
     svc: ConfigService = Depends(service),
 ) -> dict[str, Any]:
     filters = {"agent_id": agent_id, "channel_id": channel_id, "is_primary": is_primary}
-    return await listing(svc, "mapping", p, tenant_id, skip, limit, **filters)
+    return await listing(svc, "mapping", p, tenant_id, pg, **filters)
 
 
 @router.get("/knowledge", summary="List knowledge entries")
@@ -204,12 +201,11 @@ async def list_knowledge(
     tenant_id: str | None = TenantQ,
     tag: str | None = Query(None, description="entries carrying this tag"),
     q: str | None = Query(None, description="text contained in the question or the answer"),
-    skip: int = Skip,
-    limit: int = Limit,
+    pg: Page = Paging,
     p: Principal = Depends(get_principal),
     svc: ConfigService = Depends(service),
 ) -> dict[str, Any]:
-    return await listing(svc, "knowledge", p, tenant_id, skip, limit, tag=tag, q=q)
+    return await listing(svc, "knowledge", p, tenant_id, pg, tag=tag, q=q)
 
 
 crud("tenant", "tenants", "tenant_id")
@@ -233,15 +229,14 @@ async def audit(
     tenant_id: str | None = TenantQ,
     object_type: str | None = Query(None),
     object_id: str | None = Query(None),
-    skip: int = Skip,
-    limit: int = Limit,
+    pg: Page = Paging,
     p: Principal = Depends(get_principal),
     svc: ConfigService = Depends(service),
 ) -> dict[str, Any]:
     items, total = await svc.audit(
-        tenant_id, skip, limit, principal=p, object_type=object_type, object_id=object_id
+        tenant_id, pg.skip, pg.limit, principal=p, object_type=object_type, object_id=object_id
     )
-    return page(items, total, skip, limit)
+    return page(items, total, pg.skip, pg.limit)
 
 
 @router.get("/config/export", summary="Export the configuration (JSON, or YAML with format=yaml)")

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 
 from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
+from frontdesk.api.pagination import Page, pagination
 from frontdesk.errors import NotFound
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
@@ -56,8 +57,7 @@ async def list_conversations(
     contact_id: str | None = None,
     mode: str | None = Query(None, pattern="^(bot|human|closed)$"),
     needs_human: bool | None = None,
-    skip: int = Query(0, ge=0),
-    limit: int = Query(50, ge=1, le=500),
+    pg: Page = Depends(pagination(50, 500)),
     principal: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
@@ -82,11 +82,11 @@ async def list_conversations(
                 _base_query()
                 .where(*filters)
                 .order_by(c.last_message_at.desc().nulls_last(), c.conversation_id)
-                .offset(skip)
-                .limit(limit)
+                .offset(pg.skip)
+                .limit(pg.limit)
             )
         ).all()
-    return {"items": [_conversation(r) for r in rows], "total": total, "skip": skip, "limit": limit}
+    return {"items": [_conversation(r) for r in rows], "total": total, "skip": pg.skip, "limit": pg.limit}
 
 
 @router.get("/{conversation_id}")

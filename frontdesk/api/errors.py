@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from frontdesk.errors import FrontdeskError, RateLimited
@@ -66,6 +67,15 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 413:
             message = f"request body over {app.state.runtime.settings.max_body_bytes} bytes"
         return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (PostgreSQL: a NUL character, a number
+        # out of range, a string over a column's length); the transaction rolled back whole.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else "invalid value"
+        log.warning("database refused a request's value", path=request.url.path, reason=reason)
+        message = f"a value in the request cannot be stored or looked up: {reason}"
+        return error_response(400, "bad_request", message)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

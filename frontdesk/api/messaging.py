@@ -8,11 +8,12 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
+from frontdesk.api.pagination import DB_INT_MAX
 from frontdesk.channels.base import media_origin
 from frontdesk.errors import BadRequest, ConfigError, NotFound, RetryableDelivery
 from frontdesk.model.bsuid import is_bsuid
@@ -32,7 +33,9 @@ MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
 
 @router.get("/api/v1/messages/{message_id}/media", summary="Download an inbound message's media")
 async def message_media(
-    message_id: int, principal: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
+    message_id: int = Path(ge=1, le=DB_INT_MAX),
+    principal: Principal = Depends(get_principal),
+    rt: Runtime = Depends(get_runtime),
 ) -> StreamingResponse:
     async with rt.db.read() as conn:
         row = (

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from frontdesk.api.pagination import DB_INT_MAX
 from frontdesk.api.webhooks import raw_request
 from frontdesk.channels import twiml
 from frontdesk.model.messages import InboundMessage
@@ -45,7 +46,7 @@ def _action(rt: Runtime, request: Request, **params: object) -> str:
 async def voice(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     adapter = rt.adapters.get("twilio")
-    raw = await raw_request(rt, request)
+    raw = await raw_request(rt, request, adapter)
     channels, _ = await route(rt, adapter, raw)
     channel = channels[0]
     adapter.verify(raw, channel, rt.cache.credentials(channel))
@@ -175,6 +176,7 @@ def _text(channel: ChannelInfo, name: str) -> str:
 
 def _int(value: str | None, default: int) -> int:
     try:
-        return max(0, int(value)) if value is not None else default
+        number = int(value) if value is not None else default
     except ValueError:
         return default
+    return min(max(0, number), DB_INT_MAX)  # compared with message ids: within the database's integers

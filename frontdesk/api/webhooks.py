@@ -3,6 +3,12 @@
 Each path hands the raw request to its provider's adapter through ``pipeline.receive``; the
 seed systems' paths (``/webhook`` for Meta, ``/api/v1/channels/whatsapp/webhook`` for Twilio) are
 the same handlers, so providers configured against the old systems keep working.
+
+Before anything is read, the request must come as the provider sends it: a content type the
+provider posts (415 otherwise; a signed JSON body is only ever read as JSON) and at most one
+value of each signature header (400 otherwise: which one would be checked is not for the sender
+to choose). What a signature cannot do is said in ``pipeline.admission``: replays are caught by
+deduplication on the provider's message id and the message timestamp window.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from frontdesk.api.deps import get_runtime
 from frontdesk.channels.base import ChannelAdapter, RawRequest
+from frontdesk.errors import BadRequest, UnsupportedMediaType
 from frontdesk.pipeline.receive import receive
 from frontdesk.runtime import Runtime
 
@@ -30,10 +37,30 @@ def public_url(rt: Runtime, request: Request) -> str:
     return f"{base}{request.url.path}" + (f"?{query}" if query else "")
 
 
-async def raw_request(rt: Runtime, request: Request) -> RawRequest:
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def check_envelope(adapter: ChannelAdapter, request: Request) -> None:
+    """Refuse a webhook not sent the way its provider sends them (see the module docstring)."""
+    accepted = adapter.webhook_content_types
+    if accepted and media_type(request) not in accepted:
+        raise UnsupportedMediaType(
+            f"{adapter.provider} webhooks must be posted as {' or '.join(accepted)}, "
+            f"not {media_type(request) or 'a body without a content type'!r}"
+        )
+    for name in adapter.signature_headers:
+        if len(set(request.headers.getlist(name))) > 1:
+            raise BadRequest(f"the request carries more than one {name} header; send exactly one")
+
+
+async def raw_request(rt: Runtime, request: Request, adapter: ChannelAdapter) -> RawRequest:
+    """The webhook as its adapter reads it, once ``check_envelope`` accepts it."""
+    if request.method == "POST":
+        check_envelope(adapter, request)
     body = await request.body()
     form: dict[str, str] = {}
-    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+    if media_type(request) == "application/x-www-form-urlencoded":
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     return RawRequest(
         method=request.method,
@@ -46,14 +73,14 @@ async def raw_request(rt: Runtime, request: Request) -> RawRequest:
 
 
 async def _handshake(rt: Runtime, adapter: ChannelAdapter, request: Request) -> Response:
-    raw = await raw_request(rt, request)
+    raw = await raw_request(rt, request, adapter)
     candidates = [(c, rt.cache.credentials(c)) for c in await rt.cache.active_channels(adapter.provider)]
     answer = adapter.handshake(raw, candidates)  # type: ignore[arg-type]
     return answer if answer is not None else PlainTextResponse("Forbidden", status_code=403)
 
 
 async def _receive(rt: Runtime, adapter: ChannelAdapter, request: Request) -> dict[str, Any]:
-    receipt = await receive(rt, adapter, await raw_request(rt, request))
+    receipt = await receive(rt, adapter, await raw_request(rt, request, adapter))
     return receipt.as_dict()
 
 

@@ -55,6 +55,11 @@ class ChannelAdapter(ABC):
     # a send whose outcome was lost (its sender died) is then simply sent again. Otherwise it is sent
     # again at most once, flagged ``possible_duplicate``.
     idempotent_sends: ClassVar[bool] = False
+    # The media types the provider posts its webhooks as; the webhooks API refuses others (415)
+    # before reading the body, so a signed body is never read in another format than it was sent.
+    webhook_content_types: ClassVar[tuple[str, ...]] = ()
+    # Headers carrying the provider's proof: a webhook with two different values of one is refused.
+    signature_headers: ClassVar[tuple[str, ...]] = ()
 
     def handshake(self, req: RawRequest, channels: list[ChannelInfo]) -> Response | None:
         """Answer a provider's subscription check (GET challenge, Event Grid validation), if this is one."""

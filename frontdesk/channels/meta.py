@@ -43,6 +43,9 @@ class MetaAdapter(ChannelAdapter):
     media_domains: ClassVar[tuple[str, ...]] = META_DOMAINS
     # The Graph API's send endpoints take no idempotency key (none in Meta's Cloud API reference).
     idempotent_sends: ClassVar[bool] = False
+    # Meta posts every webhook as JSON (Graph API webhooks: "Content-Type: application/json").
+    webhook_content_types: ClassVar[tuple[str, ...]] = ("application/json",)
+    signature_headers: ClassVar[tuple[str, ...]] = ("x-hub-signature-256",)
 
     # Verify tokens are credentials, which ChannelInfo does not carry: callers pass them alongside.
     def handshake(  # type: ignore[override]

@@ -54,6 +54,12 @@ class TwilioAdapter(ChannelAdapter):
     # Creating a Message takes no idempotency key (Twilio's idempotency token is on the webhooks it
     # sends us, and IdempotencyKey on Pay only).
     idempotent_sends: ClassVar[bool] = False
+    # Form posts, signed parameter by parameter; or JSON, signed through bodySHA256 in the URL.
+    webhook_content_types: ClassVar[tuple[str, ...]] = (
+        "application/x-www-form-urlencoded",
+        "application/json",
+    )
+    signature_headers: ClassVar[tuple[str, ...]] = ("x-twilio-signature",)
 
     def __init__(self, public_url: str = "") -> None:
         # FRONTDESK_PUBLIC_URL: where Twilio posts delivery statuses back to us.

@@ -226,7 +226,7 @@ def _fields(req: RawRequest) -> dict[str, str]:
         return dict(req.form)
     if not req.body:
         return {}
-    if is_json(req) or req.body.lstrip()[:1] == b"{":
+    if is_json(req):
         try:
             data = json.loads(req.body)
         except ValueError:

@@ -1,7 +1,9 @@
 """Ingest: store an inbound message exactly once and queue its turn, in ONE transaction.
 
 The caller answers the provider only after this returns (ack after durable write). Redelivered
-messages hit the unique (channel, provider message id) index and change nothing. Nothing a verified
+messages hit the unique (channel, provider message id) index and change nothing. Text from outside
+is made storable first (``model.text``: NUL and lone surrogates become U+FFFD), on every path in.
+Nothing a verified
 webhook carries is dropped: a message that could not be read is stored as kind "unsupported" with
 its reason, one that names no sender in ``unattributed_messages``; both are counted in the
 channel's health and logged once, as they are stored. Who the sender is (contacts, identities)
@@ -11,7 +13,7 @@ is ``identities``' concern.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 import structlog
@@ -27,13 +29,14 @@ from frontdesk.model.messages import (
     StatusUpdate,
     UnattributedMessage,
 )
+from frontdesk.model.text import storable, storable_json
 from frontdesk.pipeline import identities
 from frontdesk.pipeline.cache import ChannelInfo
 from frontdesk.pipeline.notify import Notifier, visitor_topic
 from frontdesk.store.channel_tables import channel_health, unattributed_messages
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.dialect import insert
-from frontdesk.store.tables import conversations, messages
+from frontdesk.store.tables import contacts, conversations, messages
 
 log = structlog.get_logger(__name__)
 # Inbound messages that belong to the conversation but ask nothing of the agent: WhatsApp's
@@ -96,6 +99,7 @@ class Ingest:
     async def message(
         self, channel: ChannelInfo, msg: InboundMessage, *, simulated: bool = False
     ) -> Ingested:
+        msg = storable_message(msg)
         if msg.identity_change is not None:
             return await self._identity_notice(channel, msg)
         key = ConversationKey(channel.tenant_id, channel.channel_id, msg.sender, msg.thread)
@@ -162,9 +166,9 @@ class Ingest:
                 .values(
                     tenant_id=channel.tenant_id,
                     channel_id=channel.channel_id,
-                    provider_message_id=event.provider_message_id,
-                    reason=event.reason,
-                    payload=event.raw,
+                    provider_message_id=storable(event.provider_message_id),
+                    reason=storable(event.reason),
+                    payload=storable_json(event.raw),
                     created_at=utcnow(),
                 )
                 .on_conflict_do_nothing(index_elements=["channel_id", "provider_message_id"])
@@ -299,6 +303,7 @@ class Ingest:
         new_rank = STATUS_RANK.get(update.status)
         if new_rank is None:
             return False
+        update = storable_status(update)
         values: dict = {"status": update.status, "updated_at": utcnow()}
         if update.error_code or update.error_title:
             values.update(error_code=update.error_code, status_reason=update.error_title)
@@ -314,3 +319,32 @@ class Ingest:
                 .values(**values)
             )
         return bool(result.rowcount)
+
+
+NAME_LENGTH = contacts.c.display_name.type.length
+
+
+def storable_message(msg: InboundMessage) -> InboundMessage:
+    """``msg`` with every text field and its payload made storable (unchanged when already so)."""
+    return replace(
+        msg,
+        provider_message_id=storable(msg.provider_message_id),
+        sender=storable(msg.sender),
+        text=storable(msg.text),
+        # Shown only: a name too long for the column is cut, not refused.
+        sender_name=None if msg.sender_name is None else storable(msg.sender_name)[:NAME_LENGTH],
+        payload=storable_json(msg.payload),
+        reply_to=None if msg.reply_to is None else storable(msg.reply_to),
+        thread=storable(msg.thread),
+        bsuid=None if msg.bsuid is None else storable(msg.bsuid),
+        username=None if msg.username is None else storable(msg.username),
+    )
+
+
+def storable_status(update: StatusUpdate) -> StatusUpdate:
+    return replace(
+        update,
+        provider_message_id=storable(update.provider_message_id),
+        error_code=None if update.error_code is None else storable(update.error_code),
+        error_title=None if update.error_title is None else storable(update.error_title),
+    )

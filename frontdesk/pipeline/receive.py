@@ -4,18 +4,29 @@ Every channel the webhook is addressed to must verify before anything of it is s
 closed), and the webhook is acknowledged only once all of its events are committed (ack after
 durable write): a crash in between makes the provider deliver it again, and deduplication makes
 that harmless.
+
+A verified webhook is not all-or-nothing: each event is stored in its own transaction, and an
+event the store cannot take (``admission.refusal``, or a value the database refuses) is refused
+alone: logged, listed in the answer's ``refused`` with its reason, and the webhook still answered
+200, so the provider does not redeliver the batch for days. ``_refuse`` is the one place a refused
+event goes. A failure of the database itself (unreachable, timed out) is no refusal: it answers
+5xx and the provider retries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
+from sqlalchemy.exc import DataError
 
 from frontdesk.channels.base import ChannelAdapter, RawRequest
 from frontdesk.errors import NotFound
-from frontdesk.model.messages import InboundMessage, StatusUpdate, UnattributedMessage
+from frontdesk.model.messages import InboundEvent, InboundMessage, StatusUpdate, UnattributedMessage
+from frontdesk.pipeline.admission import refusal
 from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.store.db import utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -31,8 +42,9 @@ class Receipt:
     statuses: int = 0
     unattributed: int = 0  # messages naming no sender, kept apart (ingest.unattributed)
     unknown_keys: list[str] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)  # {"provider_message_id", "reason"}
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "channels": self.channels,
             "stored": len(self.stored),
@@ -41,6 +53,7 @@ class Receipt:
             "duplicates": self.duplicates,
             "statuses": self.statuses,
             "unattributed": self.unattributed,
+            "refused": self.refused,
         }
 
 
@@ -69,22 +82,47 @@ async def receive(rt, adapter: ChannelAdapter, raw: RawRequest) -> Receipt:  # t
     receipt = Receipt(channels=[c.channel_id for c in channels], unknown_keys=unknown)
     if unknown:
         log.warning("webhook names unknown channels", provider=adapter.provider, routing_keys=unknown)
+    now = utcnow()
     for channel in channels:
         for event in adapter.parse(raw, channel):
-            if isinstance(event, InboundMessage):
-                result = await rt.ingest.message(channel, event)
-                if result.duplicate:
-                    receipt.duplicates += 1
-                else:
-                    receipt.stored.append(result.message_id)
-                    if result.conversation_id not in receipt.conversations:
-                        receipt.conversations.append(result.conversation_id)
-            elif isinstance(event, StatusUpdate) and await rt.ingest.status(channel, event):
-                receipt.statuses += 1
-            elif isinstance(event, UnattributedMessage):
-                if await rt.ingest.unattributed(channel, event):
-                    receipt.unattributed += 1
-                else:
-                    receipt.duplicates += 1
+            reason = refusal(event, now)
+            if reason is None:
+                try:
+                    await _ingest(rt, channel, event, receipt)
+                except DataError as exc:  # this event's values, not the database, are the problem
+                    reason = "the database refused a value: " + str(exc.orig).strip().split("\n")[0]
+            if reason is not None:
+                _refuse(channel, event, reason, receipt)
         await rt.channel_health.inbound(channel)
     return receipt
+
+
+async def _ingest(rt, channel: ChannelInfo, event: InboundEvent, receipt: Receipt) -> None:  # type: ignore[no-untyped-def]
+    if isinstance(event, InboundMessage):
+        result = await rt.ingest.message(channel, event)
+        if result.duplicate:
+            receipt.duplicates += 1
+        else:
+            receipt.stored.append(result.message_id)
+            if result.conversation_id not in receipt.conversations:
+                receipt.conversations.append(result.conversation_id)
+    elif isinstance(event, StatusUpdate) and await rt.ingest.status(channel, event):
+        receipt.statuses += 1
+    elif isinstance(event, UnattributedMessage):
+        if await rt.ingest.unattributed(channel, event):
+            receipt.unattributed += 1
+        else:
+            receipt.duplicates += 1
+
+
+def _refuse(channel: ChannelInfo, event: InboundEvent, reason: str, receipt: Receipt) -> None:
+    """A verified event that is not stored: said in the answer and the log, never fatal to the rest."""
+    provider_id = event.provider_message_id[:200]
+    log.warning(
+        "webhook event refused",
+        channel_id=channel.channel_id,
+        provider_message_id=provider_id,
+        kind=type(event).__name__,
+        reason=reason,
+    )
+    receipt.refused.append({"provider_message_id": provider_id, "reason": reason})

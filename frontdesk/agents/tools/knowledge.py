@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from frontdesk.agents.tools.base import Tool, ToolContext, ToolError
@@ -17,7 +18,8 @@ async def search_knowledge(ctx: ToolContext, args: dict[str, Any]) -> dict[str, 
         raise ToolError("query must not be empty: pass the customer's question in your own words")
     revision = ctx.tenant.revision if ctx.tenant is not None else 0
     index = await ctx.rt.agents.knowledge_index(ctx.rt.db, ctx.tenant_id, revision)
-    matches = [m for m in index.search(query, limit=MAX_RESULTS) if m.confidence >= MIN_CONFIDENCE]
+    found = await asyncio.to_thread(index.search, query, MAX_RESULTS)
+    matches = [m for m in found if m.confidence >= MIN_CONFIDENCE]
     return {
         "results": [
             {"question": m.question, "answer": m.answer, "confidence": m.confidence} for m in matches

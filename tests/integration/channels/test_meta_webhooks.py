@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 
 import sqlalchemy as sa
 
@@ -17,6 +18,7 @@ from tests.providers import (
     add_meta_channel,
     fixture_json,
     meta_signed,
+    recent,
     whatsapp_status,
     whatsapp_text,
 )
@@ -232,7 +234,7 @@ async def test_messenger_and_instagram_are_routed_by_account_id(runtime, client,
                         {
                             "sender": {"id": "2400001"},
                             "recipient": {"id": account},
-                            "timestamp": 1700000000000,
+                            "timestamp": int(time.time() * 1000),
                             "message": {"mid": mid, "text": "What are your opening hours?"},
                         }
                     ],
@@ -250,7 +252,7 @@ async def test_messenger_and_instagram_are_routed_by_account_id(runtime, client,
 
 async def test_media_is_downloaded_on_demand(runtime, client, fake_meta) -> None:  # type: ignore[no-untyped-def]
     await _ready(runtime, fake_meta)
-    body = fixture_json("meta_whatsapp", "inbound_image.json")
+    body = recent(fixture_json("meta_whatsapp", "inbound_image.json"))
     media_id = body["entry"][0]["changes"][0]["value"]["messages"][0]["image"]["id"]
     fake_meta.add_media(media_id, b"\x89PNG fake image bytes", "image/jpeg")
     r = await _post(client, body)

@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from frontdesk.agents.intent import (
     Classification,
     LlmFailed,
+    MatchText,
     RouterSettings,
     classify_rules,
     keyword_score,
     llm_request,
     parse_llm_answer,
-    words,
 )
 from frontdesk.agents.router import RouterAgent, config_errors
 from frontdesk.agents.router_state import Sticky
@@ -42,7 +42,7 @@ def settings(**extra: object) -> RouterSettings:
 
 
 def score(keyword: str, text: str) -> float:
-    return keyword_score(keyword, text, words(text), 85)
+    return keyword_score(keyword, MatchText(text), 85)
 
 
 def test_keyword_matching() -> None:

@@ -1,0 +1,57 @@
+"""Which events of a verified webhook are stored: the ones the store can hold, sent recently enough.
+
+A webhook is not all-or-nothing. Its valid events are stored and the others refused, each with a
+reason, and the webhook is answered 200: Meta redelivers a non-2xx webhook for up to 7 days, so
+failing the whole batch for one bad event would replay its good ones (harmlessly, they dedup) and
+its bad one forever. ``refusal`` says what is wrong with an event before anything of it is written;
+``pipeline.receive`` records the refusal.
+
+The replay window. Meta signs the body with HMAC and no timestamp of its own, so a captured signed
+webhook verifies forever; deduplication on the provider's message id is what makes a replay
+harmless, and inbound messages are kept, so their ids are never forgotten. As a second guard a
+message whose own timestamp is more than ``MAX_AGE`` old (Meta's 7 days of retries, and a day of
+margin) or more than ``MAX_AHEAD`` in the future is refused: no genuine delivery is that late or
+that early. Twilio message webhooks carry no timestamp; messages without one are not windowed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from frontdesk.model.messages import InboundEvent, InboundMessage
+from frontdesk.store.tables import contact_identities, conversations, messages
+
+MAX_AGE = timedelta(days=8)
+MAX_AHEAD = timedelta(hours=1)
+
+
+def _length(column: sa.Column) -> int:
+    length = getattr(column.type, "length", None)
+    assert isinstance(length, int), column
+    return length
+
+
+# Fields the store holds in bounded columns (PostgreSQL enforces the bound, SQLite does not).
+_BOUNDED = (
+    ("provider_message_id", "message id", _length(messages.c.provider_message_id)),
+    ("sender", "sender address", _length(contact_identities.c.address)),
+    ("thread", "thread", _length(conversations.c.thread)),
+)
+
+
+def refusal(event: InboundEvent, now: datetime) -> str | None:
+    """Why ``event`` cannot be stored, or None when it can."""
+    if not isinstance(event, InboundMessage):
+        return None
+    for name, what, limit in _BOUNDED:
+        if len(getattr(event, name)) > limit:
+            return f"its {what} is longer than {limit} characters"
+    sent = event.timestamp
+    if sent is not None and not now - MAX_AGE <= sent <= now + MAX_AHEAD:
+        return (
+            f"it was sent at {sent.isoformat()}, outside the accepted window "
+            f"({MAX_AGE.days} days back, {int(MAX_AHEAD.total_seconds() // 3600)} hour ahead)"
+        )
+    return None
