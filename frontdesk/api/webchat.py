@@ -39,6 +39,16 @@ _templates = Environment(
 )
 _limiter = MovingWindowRateLimiter(MemoryStorage())
 KEEPALIVE_SECONDS = 15.0
+# One event of the stream, as OpenAPI 3.1 describes a text/event-stream (its `data` is JSON).
+_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"const": "message"},
+        "id": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "id", "data"],
+}
 
 
 class SessionOut(BaseModel):
@@ -141,7 +151,16 @@ async def _replies_after(rt: Runtime, conversation_id: str, after: int) -> list:
     return await rt.db.run_read(lambda conn: conn.execute(_REPLIES_AFTER, params).all())
 
 
-@router.get("/webchat/{channel_id}/stream")
+@router.get(
+    "/webchat/{channel_id}/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events: a `message` event per reply (id, text, created_at, buttons)",
+            "content": {"text/event-stream": {"schema": _EVENT}},
+        }
+    },
+)
 async def stream(
     channel_id: str,
     request: Request,
