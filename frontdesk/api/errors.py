@@ -94,12 +94,15 @@ def install(app: FastAPI) -> None:
 
 
 def _document(app: FastAPI) -> None:
+    """Have ``app.openapi()`` describe the error responses too (built once, as FastAPI caches it)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            add_error_responses(build())
-        return build()
+        first = app.openapi_schema is None
+        document = build()
+        if first:
+            add_error_responses(document)
+        return document
 
     app.openapi = openapi  # type: ignore[method-assign]
 

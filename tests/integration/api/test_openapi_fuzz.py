@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import ipaddress
 import os
 import shutil
 import socket
@@ -39,6 +40,7 @@ TENANT = "acme"
 WEB, SMS, NUMBER = f"{TENANT}_web", f"{TENANT}_sms", "+14123456789"
 # Nothing listens there: a send or a media download that got past mock mode fails fast, locally.
 NOWHERE = "http://127.0.0.1:9"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 # Everything in the seeded configuration has a known id. Offered as examples, these take generated
 # requests past "not found" into the handlers (the fuzzing phase still tries anything).
 SETTINGS = make_settings("sqlite+aiosqlite://")
@@ -95,20 +97,32 @@ schema = schemathesis.openapi.from_dict(_with_seeded_examples(create_app(SETTING
 
 @pytest.fixture(scope="module")
 def loopback_only() -> Iterator[None]:
-    """Refuse every connection that is not to the loopback interface, from any thread."""
-    real = socket.socket.connect
+    """No name lookup and no connection beyond the loopback interface, from any thread."""
+    real_connect, real_lookup = socket.socket.connect, socket.getaddrinfo
 
     def connect(sock: socket.socket, address: Any) -> Any:
-        host = address[0] if isinstance(address, tuple) else address
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1"):
-            raise ConnectionRefusedError(f"test network guard: no connection to {host}")
-        return real(sock, address)
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in LOOPBACK:
+            raise ConnectionRefusedError(f"test network guard: no connection to {address[0]}")
+        return real_connect(sock, address)
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    try:
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is not None and name not in LOOPBACK and not _is_ip(name):
+            raise socket.gaierror(socket.EAI_NONAME, f"test network guard: no lookup of {name}")
+        return real_lookup(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", connect)
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
         yield
-    finally:
-        socket.socket.connect = real  # type: ignore[method-assign]
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 async def _seed(settings: Settings) -> dict[str, str]:
