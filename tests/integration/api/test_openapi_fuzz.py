@@ -6,8 +6,12 @@ SQLite database seeded with one tenant: an FAQ agent on a web chat channel and o
 number. Providers are in mock mode and the process may open sockets to 127.0.0.1 only, so nothing
 a generated configuration points at can leave the machine.
 
-FRONTDESK_FUZZ_EXAMPLES sets the generated examples per operation and phase (default 10); the seed
-is fixed and generation deterministic, so a failure in CI reproduces locally.
+Checks: not_a_server_error, status_code_conformance, content_type_conformance and
+response_schema_conformance. Generation is deterministic with a fixed seed, so they are not flaky
+and a failure in CI reproduces locally. Most success bodies are documented as any JSON object, so
+the schema check bites mainly on error bodies, the typed web chat answers and the stream's events.
+Each test starts from a fresh copy of the seeded database. FRONTDESK_FUZZ_EXAMPLES sets the
+generated examples per operation and phase (default 10).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from frontdesk.app import create_app
 from frontdesk.channels.webchat import SessionSigner
 from frontdesk.runtime import Runtime
 from frontdesk.security.secrets import load_secret_box
-from frontdesk.security.tokens import create_token
+from frontdesk.security.tokens import SYSTEM, create_token
 from frontdesk.settings import Settings
 from tests.conftest import make_settings
 from tests.helpers import setup_webchat
@@ -41,15 +45,17 @@ WEB, SMS, NUMBER = f"{TENANT}_web", f"{TENANT}_sms", "+14123456789"
 # Nothing listens there: a send or a media download that got past mock mode fails fast, locally.
 NOWHERE = "http://127.0.0.1:9"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+KNOWLEDGE = "kb_fuzz"
 # Everything in the seeded configuration has a known id. Offered as examples, these take generated
 # requests past "not found" into the handlers (the fuzzing phase still tries anything).
 SETTINGS = make_settings("sqlite+aiosqlite://")
+# A session of the seeded web chat, signed with the key the Runtime derives from the same settings.
 SESSION = SessionSigner(load_secret_box(SETTINGS).derive("webchat-session")).new_session(WEB)[1]
 SEEDED = {
     "tenant_id": [TENANT],
     "agent_id": [f"{TENANT}_faq"],
     "channel_id": [WEB, SMS],
-    "id": [1],  # the first knowledge entry
+    "id": [KNOWLEDGE],
     "phone": [NUMBER],
     "session": [SESSION],
 }
@@ -133,6 +139,8 @@ async def _seed(settings: Settings) -> dict[str, str]:
         await add_twilio_channel(
             rt, NOWHERE, channel_id=SMS, number=NUMBER, agent_id=f"{TENANT}_faq", tenant_id=TENANT
         )
+        entry = {"id": KNOWLEDGE, "question": "Do you deliver?", "answer": "Yes, within the city."}
+        await rt.config.create("knowledge", {**entry, "tenant_id": TENANT}, principal=SYSTEM)
         async with rt.db.write() as conn:
             _, admin = await create_token(conn, None, "fuzz admin")
             _, tenant = await create_token(conn, TENANT, "fuzz tenant")
