@@ -54,5 +54,8 @@ async def test_the_documented_error_shape_is_the_one_answered() -> None:
     app: FastAPI = create_app(make_settings("sqlite+aiosqlite://"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         answer = await client.get("/api/v1/tenants")  # no token: 401, before any database access
+        served = (await client.get("/openapi.json")).json()
     assert answer.status_code == 401
     Error.model_validate(answer.json())
+    documented = served["paths"]["/api/v1/tenants"]["get"]["responses"]["401"]  # what /openapi.json serves
+    assert documented["content"]["application/json"]["schema"] == ERROR_REF
