@@ -205,7 +205,14 @@ async def retry_sync(
     return {"retried": retried, **(await _calendar_status(request, rt, tenant, token))}
 
 
-@router.get("/tenants/{tenant_id}/calendar.ics", summary="ICS feed of the tenant's bookings (secret URL)")
+@router.get(
+    "/tenants/{tenant_id}/calendar.ics",
+    summary="ICS feed of the tenant's bookings (secret URL)",
+    response_class=Response,
+    responses={
+        200: {"description": "iCalendar", "content": {"text/calendar": {"schema": {"type": "string"}}}}
+    },
+)
 async def calendar_feed(tenant_id: str, token: str = "", rt: Runtime = Depends(get_runtime)) -> Response:
     if not await feed.verify(rt.db, tenant_id, token):
         raise NotFound(f"tenant {tenant_id!r} not found")

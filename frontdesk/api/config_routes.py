@@ -239,7 +239,11 @@ async def audit(
     return page(items, total, pg.skip, pg.limit)
 
 
-@router.get("/config/export", summary="Export the configuration (JSON, or YAML with format=yaml)")
+@router.get(
+    "/config/export",
+    summary="Export the configuration (JSON, or YAML with format=yaml)",
+    responses={200: {"content": {"application/yaml": {"schema": {"type": "object"}}}}},
+)
 async def export(
     tenant_id: str | None = TenantQ,
     format: str = Query("json", pattern="^(json|yaml)$"),

@@ -1,13 +1,19 @@
-"""Every error leaves the API as ``{"error": {"code", "message", "details"}}``, never a stack trace."""
+"""Every error leaves the API as ``{"error": {"code", "message", "details"}}``, never a stack trace.
+
+The OpenAPI document says so once for every operation: ``install`` adds each error status the
+handlers below can give, with that body, to every operation that does not describe it itself.
+"""
 
 from __future__ import annotations
 
+import http
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,6 +33,18 @@ HTTP_CODES = {
     422: "invalid_request",
     429: "rate_limited",
 }
+# 405 belongs to a path, not to an operation; 500 is what an unexpected error becomes.
+DOCUMENTED_STATUSES = sorted((set(HTTP_CODES) - {405}) | {500})
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class Error(BaseModel):
+    error: ErrorDetail
 
 
 def error_response(status: int, code: str, message: str, details: Any = None, headers=None) -> JSONResponse:
@@ -45,6 +63,8 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def install(app: FastAPI) -> None:
+    _document(app)
+
     @app.exception_handler(FrontdeskError)
     async def _frontdesk(_: Request, exc: FrontdeskError) -> JSONResponse:
         headers = (
@@ -81,3 +101,47 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
         return error_response(500, "internal_error", "internal error; the server log has the details")
+
+
+def _document(app: FastAPI) -> None:
+    """Have ``app.openapi()`` describe the error responses too (built once, as FastAPI caches it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        document = build()
+        if first:
+            add_error_responses(document)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_FASTAPI_422 = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}}
+
+
+def add_error_responses(document: dict[str, Any]) -> None:
+    """Give every operation of ``document`` the error responses it does not describe itself.
+
+    FastAPI's own 422 (its validation error shape) is replaced: ``_validation`` rewrites those errors.
+    """
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    error_schema = Error.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(error_schema.pop("$defs", {}))
+    schemas["Error"] = error_schema
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if responses.get("422", {}).get("content") == _FASTAPI_422:
+                del responses["422"]
+            for status in DOCUMENTED_STATUSES:
+                responses.setdefault(str(status), _error_response(status))
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    return {
+        "description": http.HTTPStatus(status).phrase,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }

@@ -31,7 +31,17 @@ m = messages.c
 MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
 
 
-@router.get("/api/v1/messages/{message_id}/media", summary="Download an inbound message's media")
+@router.get(
+    "/api/v1/messages/{message_id}/media",
+    summary="Download an inbound message's media",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The media, with the provider's content type",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 async def message_media(
     message_id: int = Path(ge=1, le=DB_INT_MAX),
     principal: Principal = Depends(get_principal),

@@ -31,7 +31,21 @@ def _tenant(principal: Principal, tenant_id: str | None) -> str:
     return scope_tenant(principal, tenant_id) or DEFAULT_TENANT
 
 
-@router.post("/{dataset}", summary="Upload a dataset (CSV or JSON), replacing it")
+@router.post(
+    "/{dataset}",
+    summary="Upload a dataset (CSV or JSON), replacing it",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {
+                    "schema": {"type": "string", "description": "a header line, then one row a line"}
+                },
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            },
+        }
+    },
+)
 async def upload(
     dataset: str,
     request: Request,

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from frontdesk.api.pagination import DB_INT_MAX
-from frontdesk.api.webhooks import raw_request
+from frontdesk.api.webhooks import TWIML, raw_request
 from frontdesk.channels import twiml
 from frontdesk.model.messages import InboundMessage
 from frontdesk.pipeline.cache import ChannelInfo
@@ -42,7 +42,12 @@ def _action(rt: Runtime, request: Request, **params: object) -> str:
     return f"{base}{PATH}?{urlencode({k: v for k, v in params.items() if v is not None})}"
 
 
-@router.post(PATH, summary="Twilio voice calls: answered with TwiML")
+@router.post(
+    PATH,
+    summary="Twilio voice calls: answered with TwiML",
+    response_class=Response,
+    responses={200: {"description": "TwiML: what to say, gather or dial next", "content": TWIML}},
+)
 async def voice(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     adapter = rt.adapters.get("twilio")

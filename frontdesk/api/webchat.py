@@ -31,6 +31,16 @@ from frontdesk.pipeline.cache import ChannelInfo
 from frontdesk.runtime import Runtime
 
 router = APIRouter(tags=["web chat"])
+# One event of the stream, as OpenAPI 3.1 describes a text/event-stream (its `data` is JSON).
+_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"const": "message"},
+        "id": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "id", "data"],
+}
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent.parent / "web" / "templates"),
     autoescape=select_autoescape(),
@@ -103,7 +113,16 @@ async def post_message(
     )
 
 
-@router.get("/webchat/{channel_id}/stream")
+@router.get(
+    "/webchat/{channel_id}/stream",
+    response_class=EventStreamResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events: a `message` event per reply (id, text, created_at, buttons)",
+            "content": {"text/event-stream": {"schema": _EVENT}},
+        }
+    },
+)
 async def stream(
     channel_id: str,
     request: Request,

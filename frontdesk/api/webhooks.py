@@ -26,6 +26,8 @@ from frontdesk.pipeline.receive import receive
 from frontdesk.runtime import Runtime
 
 router = APIRouter(tags=["webhooks"])
+TEXT = {"text/plain": {"schema": {"type": "string"}}}
+TWIML = {"application/xml": {"schema": {"type": "string"}}}
 
 
 def public_url(rt: Runtime, request: Request) -> str:
@@ -84,7 +86,15 @@ async def _receive(rt: Runtime, adapter: ChannelAdapter, request: Request) -> di
     return receipt.as_dict()
 
 
-@router.get("/webhooks/meta", response_class=PlainTextResponse, summary="Meta subscription handshake")
+@router.get(
+    "/webhooks/meta",
+    response_class=PlainTextResponse,
+    summary="Meta subscription handshake",
+    responses={
+        200: {"description": "hub.challenge, echoed", "content": TEXT},
+        403: {"description": "hub.verify_token is no active Meta channel's", "content": TEXT},
+    },
+)
 @router.get("/webhook", response_class=PlainTextResponse, include_in_schema=False)
 async def meta_handshake(request: Request, rt: Runtime = Depends(get_runtime)) -> Response:
     return await _handshake(rt, rt.adapters.get("meta"), request)
@@ -96,7 +106,16 @@ async def meta_webhook(request: Request, rt: Runtime = Depends(get_runtime)) -> 
     return await _receive(rt, rt.adapters.get("meta"), request)
 
 
-@router.post("/webhooks/twilio", summary="Twilio messages (SMS, WhatsApp) and status callbacks")
+@router.post(
+    "/webhooks/twilio",
+    summary="Twilio messages (SMS, WhatsApp) and status callbacks",
+    responses={
+        200: {
+            "description": "An empty TwiML <Response/> (the receipt as JSON with Accept: application/json)",
+            "content": TWIML,
+        }
+    },
+)
 @router.post("/api/v1/channels/whatsapp/webhook", include_in_schema=False)
 async def twilio_webhook(request: Request, rt: Runtime = Depends(get_runtime)) -> Response:
     result = await _receive(rt, rt.adapters.get("twilio"), request)

@@ -43,7 +43,12 @@ class SessionSigner:
         return visitor, f"{visitor}.{self._mac(channel_id, visitor)}"
 
     def visitor(self, channel_id: str, token: str) -> str:
-        visitor, _, mac = (token or "").partition(".")
-        if not visitor or not mac or not hmac.compare_digest(mac, self._mac(channel_id, visitor)):
+        token = token or ""
+        visitor, _, mac = token.partition(".")
+        # Tokens we issue are ASCII; compare_digest cannot compare other text (nor encode surrogates).
+        valid = (
+            token.isascii() and visitor and mac and hmac.compare_digest(mac, self._mac(channel_id, visitor))
+        )
+        if not valid:
             raise AuthError("invalid web chat session: start one with POST /webchat/{channel_id}/sessions")
         return visitor

@@ -42,3 +42,11 @@ def test_webchat_session_is_bound_to_its_channel() -> None:
         signer.visitor("web-b", token)
     with pytest.raises(AuthError):
         signer.visitor("web-a", token[:-2] + "xx")
+
+
+@pytest.mark.parametrize("forged", ["v_1.é", "é.abc", "v_1.\udcff", "\ud800.abc", "v_1.\x00"])
+def test_webchat_session_not_ascii_is_refused_as_any_bad_session(forged: str) -> None:
+    # Found by the OpenAPI fuzz test: a non-ASCII session reached hmac.compare_digest (TypeError: 500).
+    signer = SessionSigner(b"k" * 32)
+    with pytest.raises(AuthError):
+        signer.visitor("web-a", forged)
