@@ -116,6 +116,7 @@ async def post_message(
 @router.get(
     "/webchat/{channel_id}/stream",
     response_class=EventStreamResponse,
+    status_code=200,
     responses={
         200: {
             "description": "Server-Sent Events: a `message` event per reply (id, text, created_at, buttons)",
