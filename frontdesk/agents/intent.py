@@ -43,7 +43,6 @@ MAX_KEYWORD_CHARS = 300  # a word or phrase; patterns have their own caps
 # (well under a millisecond), it only cuts short a configuration built to be slow.
 RULES_BUDGET_SECONDS = 0.5
 log = structlog.get_logger(__name__)
-Keywords = Field(default_factory=list, max_length=MAX_KEYWORDS)
 
 
 class Route(BaseModel):
@@ -51,7 +50,7 @@ class Route(BaseModel):
 
     agent_id: str
     description: str = ""
-    keywords: list[str] = Keywords
+    keywords: list[str] = Field(default_factory=list, max_length=MAX_KEYWORDS)
 
     @field_validator("keywords")
     @classmethod
