@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=300.0, gt=0)
     max_body_bytes: int = 1_048_576
     webchat_rate_limit: str = "30/minute"
+    # Refuse (keep apart) webhook messages older than this many days; 0: no age window.
+    webhook_max_age_days: int = Field(default=0, ge=0, le=3650)
     # Web chat SSE streams, per server process: open streams per session and per client address
     # (the peer, or X-Forwarded-For from the proxies uvicorn trusts: FORWARDED_ALLOW_IPS).
     webchat_streams_per_session: int = Field(default=3, ge=1)

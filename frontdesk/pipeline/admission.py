@@ -9,9 +9,13 @@ its bad one forever. ``refusal`` says what is wrong with an event before anythin
 The replay window. Meta signs the body with HMAC and no timestamp of its own, so a captured signed
 webhook verifies forever; deduplication on the provider's message id is what makes a replay
 harmless, and inbound messages are kept, so their ids are never forgotten. As a second guard a
-message whose own timestamp is more than ``MAX_AGE`` old (Meta's 7 days of retries, and a day of
-margin) or more than ``MAX_AHEAD`` in the future is refused: no genuine delivery is that late or
-that early. Twilio message webhooks carry no timestamp; messages without one are not windowed.
+message more than ``MAX_AHEAD`` in the future is refused (no genuine delivery is that early), and,
+where the operator sets ``FRONTDESK_WEBHOOK_MAX_AGE_DAYS`` (8 covers Meta's 7 days of retries and
+a day of margin), one older than that too. The age window is off by default, deliberately: a
+replayed message is already harmless, while a window would refuse recorded payloads replayed on
+purpose (``frontdesk replay`` restamps them) and deliveries held up longer than expected. Twilio
+message webhooks carry no timestamp; messages without one are not windowed. A refused message is
+still kept raw, apart, with its reason (``pipeline.receive``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import sqlalchemy as sa
 from frontdesk.model.messages import InboundEvent, InboundMessage
 from frontdesk.store.tables import contact_identities, conversations, messages
 
-MAX_AGE = timedelta(days=8)
 MAX_AHEAD = timedelta(hours=1)
 
 
@@ -41,17 +44,21 @@ _BOUNDED = (
 )
 
 
-def refusal(event: InboundEvent, now: datetime) -> str | None:
-    """Why ``event`` cannot be stored, or None when it can."""
+def refusal(event: InboundEvent, now: datetime, max_age: timedelta | None = None) -> str | None:
+    """Why ``event`` cannot be stored, or None when it can (``max_age``: the optional age window)."""
     if not isinstance(event, InboundMessage):
         return None
     for name, what, limit in _BOUNDED:
         if len(getattr(event, name)) > limit:
             return f"its {what} is longer than {limit} characters"
     sent = event.timestamp
-    if sent is not None and not now - MAX_AGE <= sent <= now + MAX_AHEAD:
+    if sent is None:
+        return None
+    oldest = now - max_age if max_age else None
+    if sent > now + MAX_AHEAD or (oldest is not None and sent < oldest):
+        back = f"{max_age.days} days back, " if max_age else ""
         return (
             f"it was sent at {sent.isoformat()}, outside the accepted window "
-            f"({MAX_AGE.days} days back, {int(MAX_AHEAD.total_seconds() // 3600)} hour ahead)"
+            f"({back}{int(MAX_AHEAD.total_seconds() // 3600)} hour ahead)"
         )
     return None

@@ -16,6 +16,7 @@ event goes. A failure of the database itself (unreachable, timed out) is no refu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -83,16 +84,18 @@ async def receive(rt, adapter: ChannelAdapter, raw: RawRequest) -> Receipt:  # t
     if unknown:
         log.warning("webhook names unknown channels", provider=adapter.provider, routing_keys=unknown)
     now = utcnow()
+    days = rt.settings.webhook_max_age_days
+    max_age = timedelta(days=days) if days else None
     for channel in channels:
         for event in adapter.parse(raw, channel):
-            reason = refusal(event, now)
+            reason = refusal(event, now, max_age)
             if reason is None:
                 try:
                     await _ingest(rt, channel, event, receipt)
                 except DataError as exc:  # this event's values, not the database, are the problem
                     reason = "the database refused a value: " + str(exc.orig).strip().split("\n")[0]
             if reason is not None:
-                _refuse(channel, event, reason, receipt)
+                await _refuse(rt, channel, event, reason, receipt)
         await rt.channel_health.inbound(channel)
     return receipt
 
@@ -115,9 +118,17 @@ async def _ingest(rt, channel: ChannelInfo, event: InboundEvent, receipt: Receip
             receipt.duplicates += 1
 
 
-def _refuse(channel: ChannelInfo, event: InboundEvent, reason: str, receipt: Receipt) -> None:
-    """A verified event that is not stored: said in the answer and the log, never fatal to the rest."""
+async def _refuse(rt, channel: ChannelInfo, event: InboundEvent, reason: str, receipt: Receipt) -> None:  # type: ignore[no-untyped-def]
+    """A verified event that is not stored as such: said in the answer and the log, never fatal to
+    the rest. A refused message is still kept raw, apart, with the reason (never acknowledged and
+    dropped), and never reaches the agent."""
     provider_id = event.provider_message_id[:200]
+    if isinstance(event, InboundMessage):
+        kept = UnattributedMessage(provider_id, f"refused: {reason}", _raw(event))
+        try:
+            await rt.ingest.unattributed(channel, kept)
+        except DataError:
+            log.warning("refused webhook event could not be kept either", channel_id=channel.channel_id)
     log.warning(
         "webhook event refused",
         channel_id=channel.channel_id,
@@ -126,3 +137,13 @@ def _refuse(channel: ChannelInfo, event: InboundEvent, reason: str, receipt: Rec
         reason=reason,
     )
     receipt.refused.append({"provider_message_id": provider_id, "reason": reason})
+
+
+def _raw(msg: InboundMessage) -> dict[str, Any]:
+    return {
+        "sender": msg.sender,
+        "kind": msg.kind,
+        "text": msg.text,
+        "timestamp": msg.timestamp.isoformat() if msg.timestamp else None,
+        "payload": msg.payload,
+    }

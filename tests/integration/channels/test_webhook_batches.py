@@ -80,7 +80,8 @@ async def test_a_batch_with_a_poison_event_stores_the_good_ones_and_answers_200_
     assert await _stored(runtime) == ["wamid.good", "wamid.good-too"]
 
 
-async def test_messages_outside_the_replay_window_are_refused(api, runtime) -> None:  # type: ignore[no-untyped-def]
+async def test_messages_outside_the_replay_window_are_refused(api, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(runtime.settings, "webhook_max_age_days", 8)  # the operator's window
     now = time.time()
     body = _batch(
         _message("wamid.week-old", sent=now - 7 * DAY),  # Meta still retries it: accepted
@@ -93,6 +94,15 @@ async def test_messages_outside_the_replay_window_are_refused(api, runtime) -> N
     assert set(reasons) == {"wamid.month-old", "wamid.tomorrow"}
     assert all("outside the accepted window (8 days back, 1 hour ahead)" in v for v in reasons.values())
     assert await _stored(runtime) == ["wamid.week-old"]
+    # Refused, not dropped: both are kept apart with their reason.
+    kept = (await api.get("/api/v1/unattributed-messages")).json()
+    assert kept, kept
+
+
+async def test_without_an_age_window_an_old_message_is_stored(api, runtime) -> None:  # type: ignore[no-untyped-def]
+    body = _batch(_message("wamid.month-old", sent=time.time() - 30 * DAY))
+    r = await api.post("/webhooks/meta", content=meta_signed(body)[0], headers=meta_signed(body)[1])
+    assert r.status_code == 200 and r.json()["stored"] == 1, r.text
 
 
 @pytest.mark.parametrize(
