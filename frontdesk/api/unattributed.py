@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
+from frontdesk.api.pagination import Page, pagination
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
 from frontdesk.store.channel_tables import unattributed_messages
@@ -22,8 +23,7 @@ u = unattributed_messages.c
 async def list_unattributed(
     tenant_id: str | None = None,
     channel_id: str | None = None,
-    skip: int = Query(0, ge=0),
-    limit: int = Query(50, ge=1, le=500),
+    pg: Page = Depends(pagination(50, 500)),
     principal: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
@@ -40,8 +40,8 @@ async def list_unattributed(
                 sa.select(unattributed_messages)
                 .where(*filters)
                 .order_by(u.id.desc())
-                .offset(skip)
-                .limit(limit)
+                .offset(pg.skip)
+                .limit(pg.limit)
             )
         ).all()
     items = [
@@ -56,4 +56,4 @@ async def list_unattributed(
         }
         for r in rows
     ]
-    return {"items": items, "total": total, "skip": skip, "limit": limit}
+    return {"items": items, "total": total, "skip": pg.skip, "limit": pg.limit}
