@@ -32,7 +32,7 @@ from frontdesk.agents.tools import ToolContext
 from frontdesk.channels.formatting import BUTTON_TITLE_CHARS, MAX_BUTTONS
 from frontdesk.model.llm_config import LlmAgentSettings
 from frontdesk.model.messages import AgentReply, Turn
-from frontdesk.pipeline.cache import AgentInfo, TenantInfo
+from frontdesk.model.routing import AgentInfo, TenantInfo
 from frontdesk.security.redact import Redactor
 
 log = structlog.get_logger(__name__)

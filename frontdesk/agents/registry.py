@@ -18,7 +18,7 @@ from frontdesk.agents.base import Agent, UnavailableAgent
 from frontdesk.agents.faq import FaqAgent
 from frontdesk.agents.knowledge import KnowledgeIndex
 from frontdesk.model.config import FaqAgentSettings
-from frontdesk.pipeline.cache import AgentInfo, TenantInfo
+from frontdesk.model.routing import AgentInfo, TenantInfo
 from frontdesk.security.ssrf import AllowList, guard_transport
 from frontdesk.store.db import Database
 from frontdesk.store.tables import knowledge

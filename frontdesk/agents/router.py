@@ -27,7 +27,7 @@ from frontdesk.agents.intent import HUMAN, Classification, LlmFailed, RouterSett
 from frontdesk.config.agent_secrets import agent_secret
 from frontdesk.errors import ConfigError
 from frontdesk.model.messages import AgentReply, Turn
-from frontdesk.pipeline.cache import AgentInfo, agent_info
+from frontdesk.model.routing import AgentInfo, agent_info
 from frontdesk.security.ssrf import OutboundError, allow_list, fetch
 from frontdesk.store.db import utcnow
 from frontdesk.store.tables import agents

@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 from frontdesk.agents import otel
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import AgentReply, Turn
-from frontdesk.pipeline.cache import AgentInfo
+from frontdesk.model.routing import AgentInfo
 from frontdesk.security.redact import Redactor
 from frontdesk.store.db import utcnow
 from frontdesk.store.runs import agent_runs

@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.notify import visitor_topic
 from frontdesk.runtime import Runtime
 from frontdesk.settings import Settings

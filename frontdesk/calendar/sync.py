@@ -24,14 +24,16 @@ import structlog
 from frontdesk.calendar import config as calendar_config
 from frontdesk.calendar import state
 from frontdesk.calendar.appointment import BOOKED, Appointment
-from frontdesk.calendar.backend import CalendarBackend, backend_for
+from frontdesk.calendar.backend import CalendarBackend
+from frontdesk.calendar.backends import backend_for
 from frontdesk.calendar.config import CalendarConfig
 from frontdesk.calendar.errors import SyncFailed
 from frontdesk.calendar.ics import CalendarEvent
 from frontdesk.calendar.tables import calendar_appointments, calendar_busy
 from frontdesk.calendar.times import zone
+from frontdesk.config.tenant_secrets import for_use
 from frontdesk.errors import ConfigError
-from frontdesk.pipeline.backoff import delay
+from frontdesk.model.backoff import delay
 from frontdesk.store.db import as_utc, utcnow
 from frontdesk.store.tables import tenants
 
@@ -207,8 +209,6 @@ class CalendarSync:
         tenant = await self.rt.cache.tenant(tenant_id)
         if tenant is None or not (tenant.settings or {}).get("calendar"):
             return None
-        from frontdesk.config.tenant_secrets import for_use
-
         cfg = calendar_config.load(for_use(tenant.settings, tenant_id, self.rt.secrets))
         backend = backend_for(cfg, self.rt.outbound, self.tokens)
         return Connected(backend, cfg, zone(tenant.timezone)) if backend else None

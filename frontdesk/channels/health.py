@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.channel_tables import channel_health
 from frontdesk.store.db import Database, as_utc, utcnow
 from frontdesk.store.dialect import insert

@@ -22,7 +22,7 @@ from frontdesk.model.bsuid import is_bsuid, is_parent, scope_of
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import InboundMessage
 from frontdesk.model.phone import is_e164
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.dialect import insert
 from frontdesk.store.tables import contact_identities, contacts

@@ -29,9 +29,9 @@ from frontdesk.model.messages import (
     StatusUpdate,
     UnattributedMessage,
 )
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.model.text import storable, storable_json
 from frontdesk.pipeline import identities
-from frontdesk.pipeline.cache import ChannelInfo
 from frontdesk.pipeline.notify import Notifier, visitor_topic
 from frontdesk.store.channel_tables import channel_health, unattributed_messages
 from frontdesk.store.db import Database, utcnow

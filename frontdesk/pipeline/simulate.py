@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import InboundMessage
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.tables import conversations, messages
 
 

@@ -26,7 +26,9 @@ from urllib.parse import quote
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from frontdesk.agents.remote import url_problem
 from frontdesk.agents.tools.base import Tool, ToolContext, ToolError
+from frontdesk.config.tenant_secrets import unseal
 from frontdesk.security import env_refs
 from frontdesk.security.ssrf import DEFAULT_MAX_BYTES, BlockedDestination, OutboundError, allow_list, fetch
 
@@ -110,8 +112,6 @@ def config_errors(actions: Any, settings: Any, builtin: set[str]) -> list[dict[s
 
 
 def _action_problems(action: HttpAction, settings: Any) -> list[tuple[str, str]]:
-    from frontdesk.agents.remote import url_problem
-
     out: list[tuple[str, str]] = []
     p = action.parameters
     if p.get("type") != "object" or not isinstance(p.get("properties", {}), dict):
@@ -277,8 +277,6 @@ def as_tool(action: HttpAction) -> Tool:
 
 async def tenant_tools(rt: Any, tenant_id: str) -> list[Tool]:
     """The tenant's HTTP actions as tools (definitions that no longer validate are skipped)."""
-    from frontdesk.config.tenant_secrets import unseal
-
     tenant = await rt.cache.tenant(tenant_id)
     out = []
     for raw in unseal((tenant.settings if tenant else {}) or {}, rt.secrets).get("http_actions") or []:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from frontdesk.config.agent_secrets import agent_secret
 from frontdesk.config.service import ConfigService
 from frontdesk.errors import ConfigError
-from frontdesk.pipeline.cache import AgentInfo
+from frontdesk.model.routing import AgentInfo
 from frontdesk.security.tokens import SYSTEM
 from frontdesk.store.tables import agents, audit_log
 

@@ -23,7 +23,7 @@ from frontdesk.channels.twilio import TwilioAdapter, twilio_signature
 from frontdesk.channels.twilio_parse import CallEvent
 from frontdesk.errors import BadRequest, InvalidSignature, NotFound, PermanentDelivery, RetryableDelivery
 from frontdesk.model.messages import InboundMessage, OutboundMessage, StatusUpdate
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from tests.fakes.server import run_app
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, post_signed
 

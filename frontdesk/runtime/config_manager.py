@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from frontdesk.agents import config_rules
 from frontdesk.config import yaml_io
 from frontdesk.config.service import ConfigService
 from frontdesk.model.config import (
@@ -45,12 +46,13 @@ MODELS: dict[str, type[BaseModel]] = {
 
 async def open_service(database_url: str | None = None) -> ConfigService:
     """A ConfigService on a migrated database with its default tenant (CLI and Python API)."""
-    from frontdesk.runtime import ensure_default_tenant
     from frontdesk.security.secrets import load_secret_box
     from frontdesk.settings import get_settings
     from frontdesk.store.db import Database
     from frontdesk.store.migrate import upgrade
+    from frontdesk.store.tenants import ensure_default_tenant
 
+    config_rules.register()
     settings = get_settings(database_url=database_url) if database_url else get_settings()
     box = load_secret_box(settings)
     db = Database(settings.database_url)
