@@ -16,25 +16,8 @@ from sqlalchemy import Connection
 
 from frontdesk.store.db import as_utc, utcnow
 from frontdesk.store.dialect import insert
-from frontdesk.store.tables import TS, conversations, metadata
-
-router_state = sa.Table(
-    "router_state",
-    metadata,
-    sa.Column(
-        "conversation_id",
-        sa.String(40),
-        sa.ForeignKey("conversations.conversation_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    sa.Column("router_agent_id", sa.String(128), primary_key=True),
-    sa.Column(
-        "tenant_id", sa.String(64), sa.ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=False
-    ),
-    sa.Column("target_agent_id", sa.String(128), nullable=False),
-    sa.Column("confidence", sa.Float, nullable=False, default=0.0),
-    sa.Column("updated_at", TS, nullable=False),
-)
+from frontdesk.store.router_tables import router_state
+from frontdesk.store.tables import conversations
 
 
 @dataclass(frozen=True)

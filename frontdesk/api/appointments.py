@@ -17,11 +17,11 @@ from frontdesk.api.pagination import Page, pagination
 from frontdesk.calendar import config as calendar_config
 from frontdesk.calendar import feed, queries, state
 from frontdesk.calendar.appointment import Appointment
-from frontdesk.calendar.tables import calendar_appointments
 from frontdesk.calendar.times import local_iso, parse_bound, zone
 from frontdesk.errors import FrontdeskError, NotFound
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
+from frontdesk.store.calendar_tables import calendar_appointments
 from frontdesk.store.db import as_utc
 from frontdesk.store.tables import contacts, tenants
 

@@ -17,10 +17,10 @@ import sqlalchemy as sa
 
 from frontdesk.calendar import ics, state
 from frontdesk.calendar.appointment import BOOKED, Appointment
-from frontdesk.calendar.tables import calendar_appointments
 from frontdesk.calendar.times import zone
 from frontdesk.errors import ConfigError
 from frontdesk.security.secrets import SecretBox
+from frontdesk.store.calendar_tables import calendar_appointments
 from frontdesk.store.db import Database, utcnow
 
 HISTORY = timedelta(days=90)  # past bookings kept in the feed

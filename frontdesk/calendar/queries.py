@@ -13,8 +13,8 @@ from sqlalchemy import Connection
 
 from frontdesk.calendar.appointment import BOOKED, Appointment
 from frontdesk.calendar.slots import Occupancy
-from frontdesk.calendar.tables import ANY_RESOURCE, calendar_appointments, calendar_busy, calendar_slots
 from frontdesk.errors import NotFound
+from frontdesk.store.calendar_tables import ANY_RESOURCE, calendar_appointments, calendar_busy, calendar_slots
 from frontdesk.store.db import as_utc
 
 a = calendar_appointments.c

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
-from frontdesk.calendar.tables import calendar_state
+from frontdesk.store.calendar_tables import calendar_state
 
 
 def ensure(conn: Connection, tenant_id: str, now: datetime) -> Any:

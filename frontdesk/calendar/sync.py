@@ -29,11 +29,11 @@ from frontdesk.calendar.backends import backend_for
 from frontdesk.calendar.config import CalendarConfig
 from frontdesk.calendar.errors import SyncFailed
 from frontdesk.calendar.ics import CalendarEvent
-from frontdesk.calendar.tables import calendar_appointments, calendar_busy
 from frontdesk.calendar.times import zone
 from frontdesk.config.tenant_secrets import for_use
 from frontdesk.errors import ConfigError
 from frontdesk.model.backoff import delay
+from frontdesk.store.calendar_tables import calendar_appointments, calendar_busy
 from frontdesk.store.db import as_utc, utcnow
 from frontdesk.store.tables import tenants
 

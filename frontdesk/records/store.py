@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from frontdesk.errors import NotFound
 from frontdesk.records.importer import Dataset, normalize_contact
-from frontdesk.records.tables import record_datasets, records
 from frontdesk.store.db import Database, as_utc, utcnow
+from frontdesk.store.records_tables import record_datasets, records
 from frontdesk.store.tables import contact_identities, contacts, tenants
 
 CHUNK = 500

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from frontdesk.calendar.tables import calendar_appointments
+from frontdesk.store.calendar_tables import calendar_appointments
 from tests.fakes.openai_server import FakeOpenAI, Spec
 from tests.helpers import wait_for
 from tests.integration.agents.llm_helpers import (

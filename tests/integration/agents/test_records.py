@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from frontdesk.agents.tools import BUILTIN, ToolContext, ToolError
-from frontdesk.records.tables import record_datasets, records
 from frontdesk.security.tokens import SYSTEM, create_token
 from frontdesk.store.db import utcnow
+from frontdesk.store.records_tables import record_datasets, records
 from frontdesk.store.tables import contact_identities, contacts
 
 POLICIES = (

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from frontdesk.calendar import SyncFailed
-from frontdesk.calendar.tables import calendar_appointments
+from frontdesk.store.calendar_tables import calendar_appointments
 from tests.helpers import wait_for
 from tests.integration.calendar.support import (
     at,

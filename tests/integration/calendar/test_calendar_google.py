@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from frontdesk.calendar.google_sync import PRIVATE_KEY, event_id
-from frontdesk.calendar.tables import calendar_appointments
+from frontdesk.store.calendar_tables import calendar_appointments
 from tests.fakes.server import run_app
 from tests.integration.calendar.fake_google import FakeGoogle
 from tests.integration.calendar.support import (

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from frontdesk.agents.tools import ToolError
 from frontdesk.calendar import FullyBooked, TenantCalendar
-from frontdesk.calendar.tables import ANY_RESOURCE, calendar_appointments, calendar_slots
+from frontdesk.store.calendar_tables import ANY_RESOURCE, calendar_appointments, calendar_slots
 from frontdesk.store.db import utcnow
 from tests.integration.calendar.support import (
     at,

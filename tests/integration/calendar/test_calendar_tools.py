@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from frontdesk.agents.tools import ToolError
-from frontdesk.calendar.tables import calendar_appointments, calendar_slots
+from frontdesk.store.calendar_tables import calendar_appointments, calendar_slots
 from frontdesk.store.db import utcnow
 from tests.integration.calendar.support import (
     PARIS,
