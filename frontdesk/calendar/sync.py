@@ -26,11 +26,10 @@ from frontdesk.calendar import state
 from frontdesk.calendar.appointment import BOOKED, Appointment
 from frontdesk.calendar.backend import CalendarBackend, backend_for
 from frontdesk.calendar.config import CalendarConfig
-from frontdesk.calendar.errors import SyncFailed
 from frontdesk.calendar.ics import CalendarEvent
 from frontdesk.calendar.tables import calendar_appointments, calendar_busy
 from frontdesk.calendar.times import zone
-from frontdesk.errors import ConfigError
+from frontdesk.errors import ConfigError, SyncFailed
 from frontdesk.pipeline.backoff import delay
 from frontdesk.store.db import as_utc, utcnow
 from frontdesk.store.tables import tenants
