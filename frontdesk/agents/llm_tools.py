@@ -18,19 +18,11 @@ from pydantic_ai.tools import ToolDefinition
 from frontdesk.agents.llm_loop import LoopTool
 from frontdesk.agents.llm_model import describe
 from frontdesk.agents.tools import BUILTIN, Tool, ToolContext, ToolError
-from frontdesk.errors import FrontdeskError
+from frontdesk.errors import ToolCrashed
 from frontdesk.security.redact import Redactor
 
 log = structlog.get_logger(__name__)
 RESULT_CHARS = 300
-
-
-class ToolCrashed(FrontdeskError):
-    """A tool failed (raised, or ran past its timeout): the turn falls back to a person."""
-
-    def __init__(self, tool: str, error: str) -> None:
-        super().__init__(f"tool {tool} failed: {error}")
-        self.tool = tool
 
 
 async def resolve(rt: Any, tenant_id: str, names: list[str]) -> tuple[list[Tool], list[str]]:

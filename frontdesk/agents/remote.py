@@ -23,11 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from frontdesk.agents.base import Agent
 from frontdesk.channels.formatting import clean_choices
 from frontdesk.config.agent_secrets import agent_secret
-from frontdesk.errors import ConfigError
+from frontdesk.errors import BadAnswer, ConfigError, OutboundError
 from frontdesk.model.config import FaqAgentSettings
 from frontdesk.model.messages import AgentReply, HistoryMessage, Turn
 from frontdesk.security import webhook_signing
-from frontdesk.security.ssrf import OutboundError, allow_list, fetch
+from frontdesk.security.ssrf import allow_list, fetch
 from frontdesk.store.tables import contacts
 
 BACKOFF_S = 0.2  # first pause between attempts; doubled each time
@@ -41,10 +41,6 @@ class RemoteSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     retries: int = Field(default=2, ge=0, le=5)
     fallback_text: str = FaqAgentSettings().fallback_text
-
-
-class BadAnswer(ValueError):
-    """The endpoint answered, but not with the contract's shape."""
 
 
 def parse_answer(body: bytes) -> AgentReply:

@@ -23,12 +23,12 @@ from pydantic import ValidationError
 
 from frontdesk.agents import intent, router_state
 from frontdesk.agents.base import Agent
-from frontdesk.agents.intent import HUMAN, Classification, LlmFailed, RouterSettings
+from frontdesk.agents.intent import HUMAN, Classification, RouterSettings
 from frontdesk.config.agent_secrets import agent_secret
-from frontdesk.errors import ConfigError
+from frontdesk.errors import ConfigError, LlmFailed, OutboundError
 from frontdesk.model.messages import AgentReply, Turn
 from frontdesk.model.routing import AgentInfo, agent_info
-from frontdesk.security.ssrf import OutboundError, allow_list, fetch
+from frontdesk.security.ssrf import allow_list, fetch
 from frontdesk.store.db import utcnow
 from frontdesk.store.tables import agents
 

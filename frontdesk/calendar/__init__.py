@@ -12,9 +12,9 @@ feed.py, ics.py  the tenant's ICS feed
 
 from frontdesk.calendar.appointment import Appointment
 from frontdesk.calendar.config import CalendarConfig, load
-from frontdesk.calendar.errors import BookingRefused, FullyBooked, SyncFailed
 from frontdesk.calendar.service import TenantCalendar
 from frontdesk.calendar.sync import CalendarSync
+from frontdesk.errors import BookingRefused, FullyBooked, SyncFailed
 
 __all__ = [
     "Appointment",

@@ -27,11 +27,10 @@ from frontdesk.calendar.appointment import BOOKED, Appointment
 from frontdesk.calendar.backend import CalendarBackend
 from frontdesk.calendar.backends import backend_for
 from frontdesk.calendar.config import CalendarConfig
-from frontdesk.calendar.errors import SyncFailed
 from frontdesk.calendar.ics import CalendarEvent
 from frontdesk.calendar.times import zone
 from frontdesk.config.tenant_secrets import for_use
-from frontdesk.errors import ConfigError
+from frontdesk.errors import ConfigError, SyncFailed
 from frontdesk.model.backoff import delay
 from frontdesk.store.calendar_tables import calendar_appointments, calendar_busy
 from frontdesk.store.db import as_utc, utcnow

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from frontdesk.agents import runs
 from frontdesk.channels.formatting import render_reply
+from frontdesk.errors import Superseded
 from frontdesk.model.bsuid import is_bsuid, is_parent, scope_of
 from frontdesk.model.config import FaqAgentSettings
 from frontdesk.model.messages import AgentReply, HistoryMessage, Turn
@@ -28,10 +29,6 @@ from frontdesk.store.tables import channels, contact_identities, contacts, conve
 
 log = structlog.get_logger(__name__)
 m = messages.c
-
-
-class Superseded(Exception):
-    """Another run of this conversation answered these messages first (its lease had expired)."""
 
 
 async def process(rt, job: Job, worker_id: str) -> None:  # type: ignore[no-untyped-def]

@@ -13,13 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from frontdesk.errors import FrontdeskError
-
-
-class ToolError(FrontdeskError):
-    """A tool refused its arguments or could not do its work; the message is for the model."""
-
-    status_code = 422
+from frontdesk.errors import ToolError as ToolError  # the contract's refusal, re-exported for tools
 
 
 @dataclass(frozen=True, slots=True)
