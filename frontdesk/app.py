@@ -45,10 +45,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     api_errors.install(app)
 
     from frontdesk.api import (
-        compat,
-        config_compat,
         config_routes,
         conversations,
+        health,
+        legacy,
         messaging,
         unattributed,
         voice,
@@ -67,8 +67,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         conversations,
         unattributed,
         messaging,
-        config_compat,
-        compat,
+        health,
+        legacy,
     )
     for module in routers:
         app.include_router(module.router)
