@@ -2,11 +2,11 @@
 
 config.py        settings.calendar: services, resources, hours, closed dates, slots, capacity
 slots.py         availability without I/O, in the tenant's time zone
-tables.py        appointments, seat occupancy, busy times, per-tenant state
+(store.calendar_tables: appointments, seat occupancy, busy times, per-tenant state)
 store.py         book / reschedule / cancel, capacity enforced by the database
 queries.py       reads
 service.py       TenantCalendar: the rules applied (tools and API call this)
-sync.py          the background push / busy-time loop; backends: caldav_sync.py, google_sync.py
+sync.py          the background push / busy-time loop; backends.py picks caldav_sync.py or google_sync.py
 feed.py, ics.py  the tenant's ICS feed
 """
 
