@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from frontdesk.agents import config_rules
 from frontdesk.config import yaml_io
 from frontdesk.config.service import ConfigService
+from frontdesk.errors import NotFound
 from frontdesk.model.config import (
     AgentChannelMapping,
     AgentConfig,
@@ -34,7 +35,12 @@ from frontdesk.model.config import (
     KnowledgeEntry,
     TenantConfig,
 )
+from frontdesk.security.secrets import load_secret_box
 from frontdesk.security.tokens import SYSTEM
+from frontdesk.settings import get_settings
+from frontdesk.store.db import Database
+from frontdesk.store.migrate import upgrade
+from frontdesk.store.tenants import ensure_default_tenant
 
 T = TypeVar("T")
 ACTOR = "python-api"
@@ -49,12 +55,6 @@ MODELS: dict[str, type[BaseModel]] = {
 
 async def open_service(database_url: str | None = None) -> ConfigService:
     """A ConfigService on a migrated database with its default tenant (CLI and Python API)."""
-    from frontdesk.security.secrets import load_secret_box
-    from frontdesk.settings import get_settings
-    from frontdesk.store.db import Database
-    from frontdesk.store.migrate import upgrade
-    from frontdesk.store.tenants import ensure_default_tenant
-
     config_rules.register()
     settings = get_settings(database_url=database_url) if database_url else get_settings()
     box = load_secret_box(settings)
@@ -112,8 +112,6 @@ class ConfigManager:
 
     def get(self, kind: str, object_id: str) -> Any:
         """The object, or None when there is none with that id."""
-        from frontdesk.errors import NotFound
-
         try:
             return _model(kind, self._run(self.service.get(kind, object_id, principal=SYSTEM)))
         except NotFound:
@@ -237,8 +235,6 @@ _lock = threading.Lock()
 
 def get_config_manager(database_url: str | None = None) -> ConfigManager:
     """The ConfigManager for ``database_url`` (default: ``FRONTDESK_DATABASE_URL``), one per URL."""
-    from frontdesk.settings import get_settings
-
     url = database_url or get_settings().database_url
     with _lock:
         manager = _managers.get(url)
