@@ -15,6 +15,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -252,7 +253,7 @@ class CalendarSync:
             cal = (settings or {}).get("calendar") or {}
             if not (isinstance(cal, dict) and (cal.get("caldav") or cal.get("google"))):
                 continue
-            row = await self.deps.db.run_read(lambda c, t=tenant_id: state.read(c, t))
+            row = await self.deps.db.run_read(partial(state.read, tenant_id=tenant_id))
             due = row is None or row.busy_next_at is None or as_utc(row.busy_next_at) <= now
             if due:
                 with contextlib.suppress(SyncFailed, ConfigError):
