@@ -19,11 +19,13 @@ demo: install
 test: install
 	$(BIN)/ruff check frontdesk tests bench
 	$(BIN)/ruff format --check frontdesk tests bench
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff check frontdesk tests bench
 	$(BIN)/ruff format --check frontdesk tests bench
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python bench/pipeline.py

@@ -2,7 +2,6 @@
 
 __version__ = "0.1.0"
 
-from frontdesk.config.manager import get_config_manager
 from frontdesk.model.config import (
     AgentChannelMapping,
     AgentConfig,
@@ -10,6 +9,7 @@ from frontdesk.model.config import (
     KnowledgeEntry,
     TenantConfig,
 )
+from frontdesk.runtime.config_manager import get_config_manager
 
 __all__ = [
     "AgentChannelMapping",

@@ -16,12 +16,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from frontdesk.agents import config_rules
 from frontdesk.config.service import ConfigService
-from frontdesk.runtime import ensure_default_tenant
 from frontdesk.security.secrets import SecretBox
 from frontdesk.store.db import Database
 from frontdesk.store.migrate import upgrade
 from frontdesk.store.tables import metadata
+from frontdesk.store.tenants import ensure_default_tenant
+
+config_rules.register()  # as the runtime does: agents check their own configuration
 
 PG_SKIP = "set FRONTDESK_TEST_POSTGRES_URL to run PostgreSQL tests"
 

@@ -23,7 +23,8 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from rapidfuzz import fuzz, process
 
-from frontdesk.agents.patterns import MAX_MATCH_CHARS, PatternError, compile_pattern
+from frontdesk.agents.patterns import MAX_MATCH_CHARS, compile_pattern
+from frontdesk.errors import LlmFailed, PatternError
 
 HUMAN = "human"
 DEFAULT_HUMAN_KEYWORDS = [
@@ -230,10 +231,6 @@ def classify_rules(
 
 
 # -- the model ------------------------------------------------------------------------------------
-
-
-class LlmFailed(Exception):
-    """The model's classification could not be used; the message says why."""
 
 
 def llm_request(

@@ -28,11 +28,12 @@ from pydantic_ai.tools import ToolDefinition
 
 from frontdesk.agents import history, llm_loop, llm_model, llm_tools, prompts
 from frontdesk.agents.base import Agent
+from frontdesk.agents.deps import AgentDeps
 from frontdesk.agents.tools import ToolContext
 from frontdesk.channels.formatting import BUTTON_TITLE_CHARS, MAX_BUTTONS
 from frontdesk.model.llm_config import LlmAgentSettings
 from frontdesk.model.messages import AgentReply, Turn
-from frontdesk.pipeline.cache import AgentInfo, TenantInfo
+from frontdesk.model.routing import AgentInfo, TenantInfo
 from frontdesk.security.redact import Redactor
 
 log = structlog.get_logger(__name__)
@@ -94,14 +95,14 @@ OUTPUT = llm_loop.Output(
 class LlmAgent(Agent):
     def __init__(
         self,
-        rt: Any,
+        deps: AgentDeps,
         info: AgentInfo,
         tenant: TenantInfo | None,
         *,
         model: Model | None = None,
         redactor: Redactor | None = None,
     ) -> None:
-        self.rt = rt
+        self.deps = deps
         self.info = info
         self.tenant = tenant
         self.settings = LlmAgentSettings.model_validate(info.config)
@@ -147,7 +148,7 @@ class LlmAgent(Agent):
             }
         )
         ctx = ToolContext(
-            rt=self.rt,
+            deps=self.deps,
             tenant_id=turn.tenant_id,
             agent_id=self.info.agent_id,
             conversation_id=turn.conversation_id,
@@ -159,7 +160,7 @@ class LlmAgent(Agent):
             agent=self.info,
             effects=effects,
         )
-        tools, unknown = await llm_tools.resolve(self.rt, turn.tenant_id, settings.tools)
+        tools, unknown = await llm_tools.resolve(self.deps, turn.tenant_id, settings.tools)
         if unknown:
             steps.append({"type": "warning", "message": f"unknown tool(s) skipped: {', '.join(unknown)}"})
             log.warning("unknown tools skipped", agent_id=self.info.agent_id, tools=unknown)
@@ -177,9 +178,9 @@ class LlmAgent(Agent):
         )
 
     async def _build_model(self) -> Model:
-        await llm_model.check_endpoint(self.rt, self.settings)
-        key = llm_model.api_key(self.rt, self.info, self.settings)
-        return self.rt.agents.llm_model(self.settings, key)
+        await llm_model.check_endpoint(self.deps, self.settings)
+        key = llm_model.api_key(self.deps, self.info, self.settings)
+        return self.deps.agents.llm_model(self.settings, key)
 
     def _fallback(self, steps: list[dict[str, Any]], effects: dict[str, Any], error: str) -> AgentReply:
         log.warning("llm agent fell back", agent_id=self.info.agent_id, error=error)

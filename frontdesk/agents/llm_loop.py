@@ -36,15 +36,11 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 
 from frontdesk.agents.tools import ToolError
-from frontdesk.errors import FrontdeskError
+from frontdesk.errors import LoopError
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 NOT_RUN = "Not run: the reply was already given."
 USE_THE_TOOL = "Reply by calling the {name} tool; plain text is not sent to the customer."
-
-
-class LoopError(FrontdeskError):
-    """The loop could not produce an answer; the message says why, for the person taking over."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
+from frontdesk.agents.deps import AgentDeps
 from frontdesk.errors import ConfigError
 from frontdesk.model.llm_config import LlmAgentSettings
 from frontdesk.security import env_refs
@@ -27,7 +28,7 @@ CHECK_SECONDS = 60.0
 _checked: dict[tuple[str, str], float] = {}
 
 
-async def check_endpoint(rt: Any, settings: LlmAgentSettings) -> None:
+async def check_endpoint(deps: AgentDeps, settings: LlmAgentSettings) -> None:
     """Refuse an endpoint on the operator's own network (FRONTDESK_HTTP_ACTIONS_ALLOW opens it).
 
     The endpoint is the tenant's choice, like an HTTP action's URL. This early check gives a clear
@@ -39,21 +40,21 @@ async def check_endpoint(rt: Any, settings: LlmAgentSettings) -> None:
     url = settings.azure.endpoint if settings.azure else settings.base_url
     if not url:
         return  # OpenAI's own endpoint
-    key = (url, str(getattr(rt.settings, "http_actions_allow", "")))
+    key = (url, str(getattr(deps.settings, "http_actions_allow", "")))
     if _checked.get(key, 0.0) > time.monotonic():
         return
-    await check_url(httpx.URL(url), allow_list(rt.settings))
+    await check_url(httpx.URL(url), allow_list(deps.settings))
     _checked[key] = time.monotonic() + CHECK_SECONDS
 
 
-def api_key(rt: Any, agent: Any, settings: LlmAgentSettings) -> str | None:
+def api_key(deps: AgentDeps, agent: Any, settings: LlmAgentSettings) -> str | None:
     """The agent's key: its encrypted ``api_key`` if set, else the variable named by ``api_key_env``."""
     try:
         from frontdesk.config.agent_secrets import agent_secret
     except ImportError:  # an older checkout without agent secrets
         agent_secret = None
-    if agent_secret is not None and rt is not None:
-        key = agent_secret(rt, agent, "api_key")
+    if agent_secret is not None and deps is not None:
+        key = agent_secret(deps.secrets, agent, "api_key")
         if key:
             return key
     if settings.api_key_env:

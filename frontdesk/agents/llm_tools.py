@@ -15,34 +15,27 @@ from typing import Any
 import structlog
 from pydantic_ai.tools import ToolDefinition
 
+from frontdesk.agents.deps import AgentDeps
 from frontdesk.agents.llm_loop import LoopTool
 from frontdesk.agents.llm_model import describe
 from frontdesk.agents.tools import BUILTIN, Tool, ToolContext, ToolError
-from frontdesk.errors import FrontdeskError
+from frontdesk.errors import ToolCrashed
 from frontdesk.security.redact import Redactor
 
 log = structlog.get_logger(__name__)
 RESULT_CHARS = 300
 
 
-class ToolCrashed(FrontdeskError):
-    """A tool failed (raised, or ran past its timeout): the turn falls back to a person."""
-
-    def __init__(self, tool: str, error: str) -> None:
-        super().__init__(f"tool {tool} failed: {error}")
-        self.tool = tool
-
-
-async def resolve(rt: Any, tenant_id: str, names: list[str]) -> tuple[list[Tool], list[str]]:
+async def resolve(deps: AgentDeps, tenant_id: str, names: list[str]) -> tuple[list[Tool], list[str]]:
     """The tools named (built-ins, then the tenant's HTTP actions), and the names nothing answers to."""
     available: dict[str, Tool] = dict(BUILTIN)
-    if rt is not None and any(name not in available for name in names):
+    if deps is not None and any(name not in available for name in names):
         try:
             from frontdesk.agents.tools import http_actions  # type: ignore[attr-defined]
         except ImportError:
             pass
         else:
-            for tool in await http_actions.tenant_tools(rt, tenant_id):
+            for tool in await http_actions.tenant_tools(deps, tenant_id):
                 available.setdefault(tool.name, tool)
     return [available[n] for n in names if n in available], [n for n in names if n not in available]
 

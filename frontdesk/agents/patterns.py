@@ -14,6 +14,8 @@ import functools
 
 import re2
 
+from frontdesk.errors import PatternError
+
 MAX_PATTERN_CHARS = 300
 # RE2 program instructions: a keyword like \bINV-\d+ takes about 10. Counted repetitions such as
 # (.{100}){9} compile to thousands, and past RE2's DFA memory run 100 times slower per character.
@@ -23,10 +25,6 @@ MAX_PATTERN_MEMORY = 1 << 20
 # Matching (regular expressions, fuzzy keywords, knowledge search) reads at most this much of a
 # message: a WhatsApp text holds 4096 characters, and nothing routes on what comes after.
 MAX_MATCH_CHARS = 4096
-
-
-class PatternError(ValueError):
-    """A tenant's pattern RE2 will not run; the message says why, for a 422."""
 
 
 def _options() -> re2.Options:

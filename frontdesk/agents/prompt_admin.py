@@ -11,7 +11,7 @@ from typing import Any
 
 from frontdesk.agents.prompts import check_template, render_system_prompt, template_of
 from frontdesk.config.service import ConfigService
-from frontdesk.pipeline.cache import AgentInfo, TenantInfo
+from frontdesk.model.routing import AgentInfo, TenantInfo
 from frontdesk.security.tokens import SYSTEM, Principal
 
 

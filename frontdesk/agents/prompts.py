@@ -25,7 +25,7 @@ from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from frontdesk.errors import ConfigError
-from frontdesk.pipeline.cache import AgentInfo, TenantInfo
+from frontdesk.model.routing import AgentInfo, TenantInfo
 
 log = structlog.get_logger(__name__)
 

@@ -15,10 +15,11 @@ import httpx2
 import sqlalchemy as sa
 
 from frontdesk.agents.base import Agent, UnavailableAgent
+from frontdesk.agents.deps import AgentDeps
 from frontdesk.agents.faq import FaqAgent
 from frontdesk.agents.knowledge import KnowledgeIndex
 from frontdesk.model.config import FaqAgentSettings
-from frontdesk.pipeline.cache import AgentInfo, TenantInfo
+from frontdesk.model.routing import AgentInfo, TenantInfo
 from frontdesk.security.ssrf import AllowList, guard_transport
 from frontdesk.store.db import Database
 from frontdesk.store.tables import knowledge
@@ -72,28 +73,28 @@ class AgentRegistry:
             model = self._models[cache_key] = llm_model.build_model(settings, key, self._http)
         return model
 
-    async def build(self, rt: Any, agent: AgentInfo, tenant: TenantInfo | None) -> Agent:
+    async def build(self, deps: AgentDeps, agent: AgentInfo, tenant: TenantInfo | None) -> Agent:
         """The agent that answers for ``agent`` in this turn."""
         if agent.kind == "faq":
             revision = tenant.revision if tenant else 0
-            return FaqAgent(await self.knowledge_index(rt.db, agent.tenant_id, revision), agent.config)
+            return FaqAgent(await self.knowledge_index(deps.db, agent.tenant_id, revision), agent.config)
         if agent.kind == "llm":
             from frontdesk.agents.llm import LlmAgent
             from frontdesk.security.redact import Redactor
 
-            return LlmAgent(rt, agent, tenant, redactor=Redactor(rt.secrets.derive("pii")))
+            return LlmAgent(deps, agent, tenant, redactor=Redactor(deps.secrets.derive("pii")))
         if agent.kind == "remote":
             remote = _optional("frontdesk.agents.remote", "RemoteAgent")
             if remote is not None:
-                return remote(rt, agent)
+                return remote(deps, agent)
         if agent.kind == "router":
             router = _optional("frontdesk.agents.router", "RouterAgent")
             if router is not None:
 
                 async def build(info: AgentInfo) -> Agent:
-                    return await self.build(rt, info, tenant)
+                    return await self.build(deps, info, tenant)
 
-                return router(rt, agent, build)
+                return router(deps, agent, build)
         fallback = agent.config.get("fallback_text") or FaqAgentSettings().fallback_text
         return UnavailableAgent(agent.kind, fallback)
 

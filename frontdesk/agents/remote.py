@@ -21,13 +21,14 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from frontdesk.agents.base import Agent
+from frontdesk.agents.deps import AgentDeps
 from frontdesk.channels.formatting import clean_choices
 from frontdesk.config.agent_secrets import agent_secret
-from frontdesk.errors import ConfigError
+from frontdesk.errors import BadAnswer, ConfigError, OutboundError
 from frontdesk.model.config import FaqAgentSettings
 from frontdesk.model.messages import AgentReply, HistoryMessage, Turn
 from frontdesk.security import webhook_signing
-from frontdesk.security.ssrf import OutboundError, allow_list, fetch
+from frontdesk.security.ssrf import allow_list, fetch
 from frontdesk.store.tables import contacts
 
 BACKOFF_S = 0.2  # first pause between attempts; doubled each time
@@ -41,10 +42,6 @@ class RemoteSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     retries: int = Field(default=2, ge=0, le=5)
     fallback_text: str = FaqAgentSettings().fallback_text
-
-
-class BadAnswer(ValueError):
-    """The endpoint answered, but not with the contract's shape."""
 
 
 def parse_answer(body: bytes) -> AgentReply:
@@ -86,14 +83,14 @@ def _message(m: HistoryMessage) -> dict[str, Any]:
 
 
 class RemoteAgent(Agent):
-    def __init__(self, rt: Any, agent_info: Any) -> None:
-        self.rt = rt
+    def __init__(self, deps: AgentDeps, agent_info: Any) -> None:
+        self.deps = deps
         self.info = agent_info
         self.settings = RemoteSettings.model_validate(agent_info.config or {})
 
     async def payload(self, turn: Turn) -> dict[str, Any]:
         """What the endpoint receives for ``turn``."""
-        async with self.rt.db.read() as conn:
+        async with self.deps.db.read() as conn:
             contact = (
                 await conn.execute(
                     sa.select(contacts.c.display_name, contacts.c.phone_e164).where(
@@ -132,7 +129,7 @@ class RemoteAgent(Agent):
                 "contract, see docs/remote-agents.md)",
             )
         try:
-            secret = agent_secret(self.rt, self.info, "secret")
+            secret = agent_secret(self.deps.secrets, self.info, "secret")
         except ConfigError as exc:  # the secret key changed under the stored secret
             return self._fallback(_step(url, attempts=0), exc.message)
         body = json.dumps(await self.payload(turn), separators=(",", ":"), ensure_ascii=False).encode()
@@ -156,7 +153,7 @@ class RemoteAgent(Agent):
         self, url: str, msg_id: str, body: bytes, secret: str | None
     ) -> tuple[dict[str, Any], bytes | None]:
         """POST with retries: (the trace step, the 2xx body or None)."""
-        allow = allow_list(self.rt.settings)
+        allow = allow_list(self.deps.settings)
         step = _step(url)
         started = time.monotonic()
         attempts = 0

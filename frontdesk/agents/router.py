@@ -23,12 +23,13 @@ from pydantic import ValidationError
 
 from frontdesk.agents import intent, router_state
 from frontdesk.agents.base import Agent
-from frontdesk.agents.intent import HUMAN, Classification, LlmFailed, RouterSettings
+from frontdesk.agents.deps import AgentDeps
+from frontdesk.agents.intent import HUMAN, Classification, RouterSettings
 from frontdesk.config.agent_secrets import agent_secret
-from frontdesk.errors import ConfigError
+from frontdesk.errors import ConfigError, LlmFailed, OutboundError
 from frontdesk.model.messages import AgentReply, Turn
-from frontdesk.pipeline.cache import AgentInfo, agent_info
-from frontdesk.security.ssrf import OutboundError, allow_list, fetch
+from frontdesk.model.routing import AgentInfo, agent_info
+from frontdesk.security.ssrf import allow_list, fetch
 from frontdesk.store.db import utcnow
 from frontdesk.store.tables import agents
 
@@ -38,8 +39,8 @@ HISTORY_FOR_MODEL = 6
 
 
 class RouterAgent(Agent):
-    def __init__(self, rt: Any, agent_info: AgentInfo, build: Build) -> None:
-        self.rt = rt
+    def __init__(self, deps: AgentDeps, agent_info: AgentInfo, build: Build) -> None:
+        self.deps = deps
         self.info = agent_info
         self.build = build
         self.settings = RouterSettings.model_validate(agent_info.config or {})
@@ -49,17 +50,17 @@ class RouterAgent(Agent):
         found = await self.classify(turn, sticky)
         chosen = self.decide(found, sticky)
         if chosen.target == HUMAN:
-            await router_state.forget(self.rt.db, turn.conversation_id)
+            await router_state.forget(self.deps.db, turn.conversation_id)
             why = (
                 "the customer asked for a person" if found.target == HUMAN else "no agent matched the message"
             )
             return self._to_person(chosen, f"router: {why}")
         target = await self._agent(turn.tenant_id, chosen.target)
         if target is None:
-            await router_state.forget(self.rt.db, turn.conversation_id)
+            await router_state.forget(self.deps.db, turn.conversation_id)
             return self._to_person(chosen, f"router: agent {chosen.target!r} is missing, paused or a router")
         await router_state.save(
-            self.rt.db,
+            self.deps.db,
             turn.tenant_id,
             turn.conversation_id,
             self.info.agent_id,
@@ -108,7 +109,7 @@ class RouterAgent(Agent):
         return dataclasses.replace(found, target=s.fallback_target)
 
     async def _sticky(self, turn: Turn) -> router_state.Sticky | None:
-        state = await router_state.load(self.rt.db, turn.conversation_id, self.info.agent_id)
+        state = await router_state.load(self.deps.db, turn.conversation_id, self.info.agent_id)
         if state is None:
             return None
         idle = utcnow() - state.updated_at > timedelta(minutes=self.settings.idle_minutes)
@@ -124,7 +125,7 @@ class RouterAgent(Agent):
         body = intent.llm_request(self.settings, turn.text, history[-HISTORY_FOR_MODEL:], current)
         headers = {"content-type": "application/json"}
         try:
-            key = agent_secret(self.rt, self.info, "llm.api_key")
+            key = agent_secret(self.deps.secrets, self.info, "llm.api_key")
         except ConfigError as exc:
             raise LlmFailed(exc.message) from None
         if key:
@@ -132,7 +133,7 @@ class RouterAgent(Agent):
         got = await fetch(
             "POST",
             f"{llm.base_url}/chat/completions",
-            allow=allow_list(self.rt.settings),
+            allow=allow_list(self.deps.settings),
             headers=headers,
             content=json.dumps(body).encode(),
             timeout=llm.timeout_s,
@@ -148,7 +149,7 @@ class RouterAgent(Agent):
     async def _agent(self, tenant_id: str, agent_id: str) -> AgentInfo | None:
         """The target, if it is an active, non-router agent of the same tenant."""
         a = agents.c
-        async with self.rt.db.read() as conn:
+        async with self.deps.db.read() as conn:
             row = (
                 await conn.execute(sa.select(agents).where(a.agent_id == agent_id, a.tenant_id == tenant_id))
             ).first()

@@ -23,9 +23,10 @@ from typing import Any
 import structlog
 
 from frontdesk.agents import otel
+from frontdesk.agents.deps import AgentDeps
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import AgentReply, Turn
-from frontdesk.pipeline.cache import AgentInfo
+from frontdesk.model.routing import AgentInfo
 from frontdesk.security.redact import Redactor
 from frontdesk.store.db import utcnow
 
@@ -38,15 +39,15 @@ TIMED_CALLS = frozenset({"model_call", "remote_call"})
 class RunRecorder:
     """One agent run: started when built, finished with the reply and the guard's decision."""
 
-    def __init__(self, rt: Any, turn: Turn, agent: AgentInfo) -> None:
+    def __init__(self, deps: AgentDeps, turn: Turn, agent: AgentInfo) -> None:
         self.turn = turn
         self.agent = agent
         self.run_id = new_id("run")
         self.started_at = utcnow()
         self._t0 = time.perf_counter()
-        key = rt.secrets.derive("pii")
+        key = deps.secrets.derive("pii")
         self.stored = Redactor(key)
-        self.logged = Redactor(key, reveal=rt.settings.log_pii)
+        self.logged = Redactor(key, reveal=deps.settings.log_pii)
         self.row: dict[str, Any] | None = None
         log.info(
             f"[TRACE] Run started: run_id={self.run_id} agent={agent.agent_id} | "

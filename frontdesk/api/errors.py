@@ -1,5 +1,7 @@
 """Every error leaves the API as ``{"error": {"code", "message", "details"}}``, never a stack trace.
 
+``STATUSES`` is the one place the errors of ``frontdesk/errors.py`` meet HTTP.
+
 The OpenAPI document says so once for every operation: ``install`` adds each error status the
 handlers below can give, with that body, to every operation that does not describe it itself.
 """
@@ -17,7 +19,23 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from frontdesk.errors import FrontdeskError, RateLimited
+from frontdesk.errors import (
+    AuthError,
+    BadRequest,
+    BlockedDestination,
+    BookingRefused,
+    ConfigError,
+    ConflictError,
+    Forbidden,
+    FrontdeskError,
+    InvalidSignature,
+    NotFound,
+    OutboundError,
+    RateLimited,
+    SyncFailed,
+    ToolError,
+    UnsupportedMediaType,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +51,25 @@ HTTP_CODES = {
     422: "invalid_request",
     429: "rate_limited",
 }
+# The HTTP status of each error class, the one place errors meet HTTP: a class not named here
+# takes its nearest named ancestor's, and FrontdeskError's is 500.
+STATUSES: dict[type[FrontdeskError], int] = {
+    FrontdeskError: 500,
+    ConfigError: 422,
+    ConflictError: 409,
+    NotFound: 404,
+    AuthError: 401,
+    Forbidden: 403,
+    RateLimited: 429,
+    BadRequest: 400,
+    UnsupportedMediaType: 415,
+    InvalidSignature: 401,
+    OutboundError: 502,
+    BlockedDestination: 403,
+    BookingRefused: 409,
+    SyncFailed: 502,
+    ToolError: 422,
+}
 # 405 belongs to a path, not to an operation; 500 is what an unexpected error becomes.
 DOCUMENTED_STATUSES = sorted((set(HTTP_CODES) - {405}) | {500})
 
@@ -45,6 +82,11 @@ class ErrorDetail(BaseModel):
 
 class Error(BaseModel):
     error: ErrorDetail
+
+
+def status_of(exc: FrontdeskError) -> int:
+    """The HTTP status ``exc`` leaves the API with."""
+    return next(STATUSES[cls] for cls in type(exc).__mro__ if cls in STATUSES)
 
 
 def error_response(status: int, code: str, message: str, details: Any = None, headers=None) -> JSONResponse:
@@ -70,9 +112,10 @@ def install(app: FastAPI) -> None:
         headers = (
             {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, RateLimited) else None
         )
-        if exc.status_code >= 500:
+        status = status_of(exc)
+        if status >= 500:
             log.error("request failed", error=exc.message)
-        return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
+        return error_response(status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -19,7 +19,7 @@ from frontdesk.errors import BadRequest, ConfigError, NotFound, RetryableDeliver
 from frontdesk.model.bsuid import is_bsuid
 from frontdesk.model.config import DEFAULT_TENANT
 from frontdesk.model.phone import normalize_e164
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.proactive import queue_message
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal

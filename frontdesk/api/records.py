@@ -13,18 +13,13 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
-from frontdesk.errors import FrontdeskError, NotFound
+from frontdesk.errors import NotFound, UnsupportedMediaType
 from frontdesk.model.config import DEFAULT_TENANT
 from frontdesk.records import importer, store
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/records", tags=["records"])
-
-
-class UnsupportedMediaType(FrontdeskError):
-    status_code = 415
-    code = "unsupported_media_type"
 
 
 def _tenant(principal: Principal, tenant_id: str | None) -> str:

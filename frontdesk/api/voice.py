@@ -20,7 +20,7 @@ from frontdesk.api.pagination import DB_INT_MAX
 from frontdesk.api.webhooks import TWIML, raw_request
 from frontdesk.channels import twiml
 from frontdesk.model.messages import InboundMessage
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.receive import route
 from frontdesk.runtime import Runtime
 

@@ -27,7 +27,7 @@ from frontdesk.channels.webchat import SessionSigner
 from frontdesk.errors import NotFound, RateLimited
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import InboundMessage
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.runtime import Runtime
 
 router = APIRouter(tags=["web chat"])

@@ -22,7 +22,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.notify import visitor_topic
 from frontdesk.runtime import Runtime
 from frontdesk.settings import Settings

@@ -1,8 +1,7 @@
 """Provider webhooks: Meta (WhatsApp, Messenger, Instagram) and Twilio messages and statuses.
 
 Each path hands the raw request to its provider's adapter through ``pipeline.receive``; the
-seed systems' paths (``/webhook`` for Meta, ``/api/v1/channels/whatsapp/webhook`` for Twilio) are
-the same handlers, so providers configured against the old systems keep working.
+seed systems' paths for the same handlers are in ``api/legacy.py``.
 
 Before anything is read, the request must come as the provider sends it: a content type the
 provider posts (415 otherwise; a signed JSON body is only ever read as JSON) and at most one
@@ -95,13 +94,11 @@ async def _receive(rt: Runtime, adapter: ChannelAdapter, request: Request) -> di
         403: {"description": "hub.verify_token is no active Meta channel's", "content": TEXT},
     },
 )
-@router.get("/webhook", response_class=PlainTextResponse, include_in_schema=False)
 async def meta_handshake(request: Request, rt: Runtime = Depends(get_runtime)) -> Response:
     return await _handshake(rt, rt.adapters.get("meta"), request)
 
 
 @router.post("/webhooks/meta", summary="Meta webhooks: WhatsApp Cloud API, Messenger, Instagram")
-@router.post("/webhook", include_in_schema=False)
 async def meta_webhook(request: Request, rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
     return await _receive(rt, rt.adapters.get("meta"), request)
 
@@ -116,7 +113,6 @@ async def meta_webhook(request: Request, rt: Runtime = Depends(get_runtime)) -> 
         }
     },
 )
-@router.post("/api/v1/channels/whatsapp/webhook", include_in_schema=False)
 async def twilio_webhook(request: Request, rt: Runtime = Depends(get_runtime)) -> Response:
     result = await _receive(rt, rt.adapters.get("twilio"), request)
     # Twilio reads a TwiML body from message webhooks: an empty <Response/> means "no auto-reply",

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-import httpx
-
-from frontdesk.calendar.config import CalendarConfig
 from frontdesk.calendar.ics import CalendarEvent
 
 Interval = tuple[datetime, datetime]
@@ -37,21 +34,3 @@ class CalendarBackend(ABC):
     async def busy(self, start: datetime, end: datetime, tz: ZoneInfo) -> list[Interval]:
         """Busy spans between ``start`` and ``end`` from events that are not ours."""
         raise NotImplementedError
-
-
-def backend_for(
-    cfg: CalendarConfig, http: httpx.AsyncClient, tokens: dict[str, Any]
-) -> CalendarBackend | None:
-    """The tenant's connected calendar, or None. ``tokens`` caches OAuth access tokens between calls.
-
-    ``http`` must be a guarded client (``security.ssrf.guarded_client``): calendar URLs are the tenant's.
-    """
-    if cfg.caldav is not None:
-        from frontdesk.calendar.caldav_sync import CalDavBackend
-
-        return CalDavBackend(cfg.caldav, http)
-    if cfg.google is not None:
-        from frontdesk.calendar.google_sync import GoogleBackend
-
-        return GoogleBackend(cfg.google, http, tokens)
-    return None

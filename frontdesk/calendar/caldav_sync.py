@@ -25,8 +25,8 @@ import icalendar
 
 from frontdesk.calendar.backend import CalendarBackend, Interval
 from frontdesk.calendar.connections import CalDavConfig
-from frontdesk.calendar.errors import SyncFailed
 from frontdesk.calendar.ics import CalendarEvent, busy_intervals, event_document
+from frontdesk.errors import SyncFailed
 from frontdesk.security.ssrf import OutboundError
 from frontdesk.store.db import utcnow
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from frontdesk.calendar.connections import GoogleConfig
-from frontdesk.calendar.errors import SyncFailed
+from frontdesk.errors import SyncFailed
 from frontdesk.security.ssrf import OutboundError
 
 GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"

@@ -18,9 +18,9 @@ import httpx
 
 from frontdesk.calendar.backend import CalendarBackend, Interval
 from frontdesk.calendar.connections import GoogleConfig
-from frontdesk.calendar.errors import SyncFailed
 from frontdesk.calendar.google_auth import GoogleAuth
 from frontdesk.calendar.ics import CalendarEvent
+from frontdesk.errors import SyncFailed
 from frontdesk.security.ssrf import OutboundError
 
 PRIVATE_KEY = "frontdesk_appointment_id"

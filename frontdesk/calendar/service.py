@@ -21,10 +21,9 @@ from frontdesk.calendar import config as calendar_config
 from frontdesk.calendar import queries, store
 from frontdesk.calendar.appointment import Appointment
 from frontdesk.calendar.config import CalendarConfig, Resource, Service
-from frontdesk.calendar.errors import BookingRefused
 from frontdesk.calendar.slots import free_starts, refusal
 from frontdesk.calendar.times import zone
-from frontdesk.errors import ConfigError
+from frontdesk.errors import BookingRefused, ConfigError
 from frontdesk.store.db import Database
 
 MAX_RANGE_DAYS = 31

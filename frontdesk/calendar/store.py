@@ -20,9 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from frontdesk.calendar import queries
 from frontdesk.calendar.appointment import BOOKED, CANCELLED, Appointment
-from frontdesk.calendar.errors import BookingRefused, FullyBooked
 from frontdesk.calendar.slots import cells
-from frontdesk.errors import NotFound
+from frontdesk.errors import BookingRefused, FullyBooked, NotFound
 from frontdesk.model.ids import new_id
 from frontdesk.store.calendar_tables import ANY_RESOURCE, calendar_appointments, calendar_busy, calendar_slots
 from frontdesk.store.db import as_utc

@@ -15,24 +15,29 @@ import contextlib
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+import httpx
 import sqlalchemy as sa
 import structlog
 
 from frontdesk.calendar import config as calendar_config
 from frontdesk.calendar import state
 from frontdesk.calendar.appointment import BOOKED, Appointment
-from frontdesk.calendar.backend import CalendarBackend, backend_for
+from frontdesk.calendar.backend import CalendarBackend
+from frontdesk.calendar.backends import backend_for
 from frontdesk.calendar.config import CalendarConfig
-from frontdesk.calendar.errors import SyncFailed
 from frontdesk.calendar.ics import CalendarEvent
 from frontdesk.calendar.times import zone
-from frontdesk.errors import ConfigError
-from frontdesk.pipeline.backoff import delay
+from frontdesk.config.tenant_secrets import for_use
+from frontdesk.errors import ConfigError, SyncFailed
+from frontdesk.model.backoff import delay
+from frontdesk.model.routing import TenantInfo
+from frontdesk.security.secrets import SecretBox
+from frontdesk.settings import Settings
 from frontdesk.store.calendar_tables import calendar_appointments, calendar_busy
-from frontdesk.store.db import as_utc, utcnow
+from frontdesk.store.db import Database, as_utc, utcnow
 from frontdesk.store.tables import tenants
 
 log = structlog.get_logger(__name__)
@@ -53,9 +58,36 @@ class Connected:
         return block.poll_seconds if block else 300
 
 
+class CalendarDeps(Protocol):
+    """What the sync loop needs from the running system (``Runtime`` satisfies it)."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def secrets(self) -> SecretBox: ...
+
+    @property
+    def cache(self) -> TenantLookup: ...
+
+    @property
+    def outbound(self) -> httpx.AsyncClient:
+        """The guarded client: calendar URLs are the tenant's."""
+        ...
+
+
+class TenantLookup(Protocol):
+    async def tenant(self, tenant_id: str) -> TenantInfo | None: ...
+
+
 class CalendarSync:
-    def __init__(self, rt: Any, *, interval: float = 5.0, lease: float = 120.0, batch: int = 20) -> None:
-        self.rt = rt
+    def __init__(
+        self, deps: CalendarDeps, *, interval: float = 5.0, lease: float = 120.0, batch: int = 20
+    ) -> None:
+        self.deps = deps
         self.interval = interval
         self.lease = lease
         self.batch = batch
@@ -101,14 +133,14 @@ class CalendarSync:
         if tenant_id is not None:
             where.append(a.tenant_id == tenant_id)
         stmt = sa.select(a.appointment_id).where(*where).order_by(a.sync_next_at).limit(self.batch)
-        ids = await self.rt.db.run_read(lambda c: list(c.execute(stmt).scalars()))
+        ids = await self.deps.db.run_read(lambda c: list(c.execute(stmt).scalars()))
         done = 0
         for appointment_id in ids:
             done += await self.push(appointment_id)
         return done
 
     async def push(self, appointment_id: str) -> bool:
-        appt = await self.rt.db.run_write(lambda c: self._claim(c, appointment_id))
+        appt = await self.deps.db.run_write(lambda c: self._claim(c, appointment_id))
         if appt is None:
             return False  # another process has it, or it is no longer due
         try:
@@ -169,10 +201,10 @@ class CalendarSync:
                     .values(external_id=external_id)
                 )
 
-        await self.rt.db.run_write(write)
+        await self.deps.db.run_write(write)
 
     async def _failed(self, appt: Appointment, error: str) -> None:
-        settings = self.rt.settings
+        settings = self.deps.settings
         wait = delay(appt.sync_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
         log.warning("calendar sync failed", appointment_id=appt.appointment_id, error=error)
         stmt = (
@@ -180,7 +212,7 @@ class CalendarSync:
             .where(a.appointment_id == appt.appointment_id, a.revision == appt.revision)
             .values(sync_status="failed", sync_error=error, sync_next_at=utcnow() + timedelta(seconds=wait))
         )
-        await self.rt.db.run_write(lambda c: c.execute(stmt))
+        await self.deps.db.run_write(lambda c: c.execute(stmt))
 
     async def retry_now(self, tenant_id: str) -> int:
         """Make the tenant's failed writes due at once, and its busy times (the "retry now" button)."""
@@ -195,7 +227,7 @@ class CalendarSync:
                 state.update(conn, tenant_id, utcnow(), busy_next_at=None)
             return conn.execute(stmt).rowcount
 
-        count = await self.rt.db.run_write(write)
+        count = await self.deps.db.run_write(write)
         self._next_scan = 0.0
         self.poke()
         return count
@@ -204,17 +236,15 @@ class CalendarSync:
 
     async def _connected(self, tenant_id: str) -> Connected | None:
         """The tenant's connected calendar; None if it has none. ConfigError if its settings are wrong."""
-        tenant = await self.rt.cache.tenant(tenant_id)
+        tenant = await self.deps.cache.tenant(tenant_id)
         if tenant is None or not (tenant.settings or {}).get("calendar"):
             return None
-        from frontdesk.config.tenant_secrets import for_use
-
-        cfg = calendar_config.load(for_use(tenant.settings, tenant_id, self.rt.secrets))
-        backend = backend_for(cfg, self.rt.outbound, self.tokens)
+        cfg = calendar_config.load(for_use(tenant.settings, tenant_id, self.deps.secrets))
+        backend = backend_for(cfg, self.deps.outbound, self.tokens)
         return Connected(backend, cfg, zone(tenant.timezone)) if backend else None
 
     async def refresh_due(self) -> None:
-        rows = await self.rt.db.run_read(
+        rows = await self.deps.db.run_read(
             lambda c: c.execute(sa.select(tenants.c.tenant_id, tenants.c.settings)).all()
         )
         now = utcnow()
@@ -222,7 +252,7 @@ class CalendarSync:
             cal = (settings or {}).get("calendar") or {}
             if not (isinstance(cal, dict) and (cal.get("caldav") or cal.get("google"))):
                 continue
-            row = await self.rt.db.run_read(lambda c, t=tenant_id: state.read(c, t))
+            row = await self.deps.db.run_read(lambda c, t=tenant_id: state.read(c, t))
             due = row is None or row.busy_next_at is None or as_utc(row.busy_next_at) <= now
             if due:
                 with contextlib.suppress(SyncFailed, ConfigError):
@@ -266,12 +296,12 @@ class CalendarSync:
                 busy_next_at=now + timedelta(seconds=connected.poll_seconds),
             )
 
-        await self.rt.db.run_write(write)
+        await self.deps.db.run_write(write)
         return len(spans)
 
     async def _busy_failed(self, tenant_id: str, error: str) -> None:
         now = utcnow()
-        settings = self.rt.settings
+        settings = self.deps.settings
         log.warning("reading calendar busy times failed", tenant_id=tenant_id, error=error)
 
         def write(conn: Any) -> None:
@@ -287,7 +317,7 @@ class CalendarSync:
                 busy_next_at=now + timedelta(seconds=wait),
             )
 
-        await self.rt.db.run_write(write)
+        await self.deps.db.run_write(write)
 
 
 def _unexpected(exc: Exception) -> str:

@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from frontdesk.errors import NotFound
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.security.ssrf import BlockedDestination
 
 

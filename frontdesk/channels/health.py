@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.store import channel_health
 from frontdesk.store.db import Database, as_utc, utcnow
 

@@ -26,7 +26,7 @@ from frontdesk.channels.meta_json import as_dict, as_list, as_str
 from frontdesk.channels.meta_send import messenger_body, whatsapp_body
 from frontdesk.errors import DeliveryError, InvalidSignature, NotFound, PermanentDelivery, RetryableDelivery
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 DEFAULT_VERSION = "v21.0"

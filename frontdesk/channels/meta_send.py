@@ -19,7 +19,7 @@ from frontdesk.channels.meta_parse_whatsapp import MEDIA_KINDS
 from frontdesk.errors import PermanentDelivery
 from frontdesk.model.bsuid import is_bsuid
 from frontdesk.model.messages import OutboundMessage
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 
 WINDOW = timedelta(hours=24)
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.channel_tables import mock_sends
 from frontdesk.store.db import Database, utcnow
 

@@ -13,7 +13,7 @@ from frontdesk.channels.twilio import TwilioAdapter
 from frontdesk.channels.webchat import WebchatAdapter
 from frontdesk.errors import NotFound, PermanentDelivery
 from frontdesk.model.messages import OutboundMessage, SendResult
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.db import Database
 
 

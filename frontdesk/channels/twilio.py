@@ -24,7 +24,7 @@ from frontdesk.channels.twilio_parse import CallEvent, header, is_json
 from frontdesk.channels.twilio_send import account, delivery_error, message_form
 from frontdesk.errors import InvalidSignature, NotFound, RetryableDelivery
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 
 DEFAULT_API_BASE = "https://api.twilio.com"
 

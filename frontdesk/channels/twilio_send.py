@@ -21,7 +21,7 @@ from frontdesk.channels.twilio_parse import ERROR_TITLES, WHATSAPP_PREFIX, addre
 from frontdesk.errors import PermanentDelivery, RetryableDelivery
 from frontdesk.model.bsuid import is_bsuid
 from frontdesk.model.messages import OutboundMessage
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 
 WHATSAPP_WINDOW = timedelta(hours=24)
 RETRYABLE_CODES = frozenset({20429, 30001, 63018})  # too many requests, queue overflow, WhatsApp rate

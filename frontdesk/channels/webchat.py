@@ -17,7 +17,7 @@ import httpx
 from frontdesk.channels.base import ChannelAdapter
 from frontdesk.errors import AuthError
 from frontdesk.model.messages import OutboundMessage, SendResult
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 
 
 class WebchatAdapter(ChannelAdapter):

@@ -6,7 +6,7 @@ secret (a remote agent's ``secret``), sealed in place (``secret_fields.py``). Ev
 ``credentials_set``; an export writes ``${FRONTDESK_TENANT_<TENANT>__AGENT_<AGENT_ID>_<FIELD>}``
 and an import by the platform reads that variable back (``env_policy.resolve``).
 
-Agents at run time read their secrets with ``agent_secret(rt, agent_info, "llm.api_key")``.
+Agents at run time read their secrets with ``agent_secret(secrets, agent_info, "llm.api_key")``.
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ def mask(config: Any) -> Any:
     return sf.mask(config, SECRET_FIELDS)
 
 
-def agent_secret(rt: Any, agent_info: Any, field: str) -> str | None:
+def agent_secret(secrets: SecretBox, agent_info: Any, field: str) -> str | None:
     """The clear value of ``field`` ("secret", "api_key", "llm.api_key") of a running agent, or None."""
     node, leaf = sf.parent(agent_info.config or {}, field)
     value = node.get(leaf) if node is not None else None
     if value in (None, ""):
         return None
-    return str(sf.open_value(value, rt.secrets))
+    return str(sf.open_value(value, secrets))
 
 
 # -- export and import ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.config import agent_secrets, tenant_secrets
+from frontdesk.errors import BadRequest
 from frontdesk.model.config import (
     AgentChannelMapping,
     AgentConfig,
@@ -69,8 +70,6 @@ ORDER = ("tenant", "agent", "channel", "mapping", "knowledge")  # creation order
 
 
 def kind_of(name: str) -> Kind:
-    from frontdesk.errors import BadRequest
-
     try:
         return KINDS[name]
     except KeyError:

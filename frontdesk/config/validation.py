@@ -61,25 +61,22 @@ def build(kind: Kind, data: Any) -> Any:
     raise ConfigError(f"Invalid {what}: {problems}", details=details) from None
 
 
+# Checks of the free-form parts (a remote or router agent's config, a tenant's HTTP actions) belong
+# to the code that runs them: ``frontdesk.agents.config_rules`` registers them and the runtime wires
+# it in, so configuration never imports the agents. A rule returns [] for a model it does not check.
+Rule = Callable[[Any], list[dict[str, str]]]
+_RULES: dict[str, list[Rule]] = defaultdict(list)
+
+
+def register_rule(kind_name: str, rule: Rule) -> None:
+    """Add a check of ``kind_name``'s validated model (idempotent: a rule is kept once)."""
+    if rule not in _RULES[kind_name]:
+        _RULES[kind_name].append(rule)
+
+
 def kind_rules(name: str, model: Any) -> list[dict[str, str]]:
-    """Checks of the free-form parts: a remote or router agent's config, a tenant's HTTP actions."""
-    from frontdesk.settings import get_settings
-
-    if name == "agent" and model.kind == "remote":
-        from frontdesk.agents.remote import config_errors
-
-        return config_errors(model.config, get_settings())
-    if name == "agent" and model.kind == "router":
-        from frontdesk.agents.router import config_errors as router_errors
-
-        return router_errors(model.config, model.agent_id)
-    if name == "tenant" and model.settings.get("http_actions") is not None:
-        from frontdesk.agents.tools import BUILTIN
-        from frontdesk.agents.tools.http_actions import config_errors as action_errors
-
-        actions = model.settings["http_actions"]
-        return action_errors(actions, get_settings(), set(BUILTIN))
-    return []
+    """Every registered rule's problems with ``model`` ({field, message} each)."""
+    return [problem for rule in _RULES.get(name, ()) for problem in rule(model)]
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from frontdesk.model.ids import check_object_id, check_slug, new_id
+from frontdesk.model.llm_config import check_llm_config
 from frontdesk.model.phone import normalize_e164
 
 DEFAULT_TENANT = "default"
@@ -128,8 +129,6 @@ class AgentConfig(_Config):
         if self.kind == "faq":
             FaqAgentSettings.model_validate(self.config)
         if self.kind == "llm":
-            from frontdesk.model.llm_config import check_llm_config
-
             check_llm_config(self.config)
         if self.kind == "remote":
             if self.foundry_endpoint and not self.agent_id.startswith("asst_"):

@@ -8,48 +8,14 @@ this process drops them at once on its own changes.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
+from frontdesk.model.routing import AgentInfo, ChannelInfo, TenantInfo, agent_info, channel_info
 from frontdesk.security.secrets import SecretBox
 from frontdesk.store.db import Database
 from frontdesk.store.tables import agents, channels, mappings, tenants
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelInfo:
-    channel_id: str
-    tenant_id: str
-    channel_type: str
-    provider: str
-    routing_key: str
-    phone_number: str | None
-    active: bool
-    settings: dict[str, Any]
-    credentials_token: str = field(repr=False, default="")
-
-
-@dataclass(frozen=True, slots=True)
-class TenantInfo:
-    tenant_id: str
-    name: str
-    timezone: str
-    business_profile: dict[str, Any]
-    settings: dict[str, Any]
-    revision: int
-
-
-@dataclass(frozen=True, slots=True)
-class AgentInfo:
-    agent_id: str
-    tenant_id: str
-    agent_name: str
-    kind: str
-    status: str
-    config: dict[str, Any]
-    description: str = ""
 
 
 class RoutingCache:
@@ -111,7 +77,7 @@ class RoutingCache:
             where = sa.and_(channels.c.provider == provider, channels.c.active.is_(True))
             async with self.db.read() as conn:
                 rows = (await conn.execute(sa.select(channels).where(where))).all()
-            return [_channel_info(r) for r in rows]
+            return [channel_info(r) for r in rows]
 
         return await self._cached(("provider", provider), load)
 
@@ -125,7 +91,7 @@ class RoutingCache:
     async def _load_channel(self, where: sa.ColumnElement) -> ChannelInfo | None:
         async with self.db.read() as conn:
             row = (await conn.execute(sa.select(channels).where(where))).first()
-        return None if row is None else _channel_info(row)
+        return None if row is None else channel_info(row)
 
     async def _load_tenant(self, tenant_id: str) -> TenantInfo | None:
         async with self.db.read() as conn:
@@ -157,30 +123,3 @@ class RoutingCache:
         async with self.db.read() as conn:
             row = (await conn.execute(stmt)).first()
         return None if row is None else agent_info(row)
-
-
-def _channel_info(row: Any) -> ChannelInfo:
-    return ChannelInfo(
-        channel_id=row.channel_id,
-        tenant_id=row.tenant_id,
-        channel_type=row.channel_type,
-        provider=row.provider,
-        routing_key=row.routing_key,
-        phone_number=row.phone_number,
-        active=row.active,
-        settings=row.settings or {},
-        credentials_token=row.credentials or "",
-    )
-
-
-def agent_info(row: Any) -> AgentInfo:
-    """The hot path's view of an ``agents`` row."""
-    return AgentInfo(
-        agent_id=row.agent_id,
-        tenant_id=row.tenant_id,
-        agent_name=row.agent_name,
-        kind=row.kind,
-        status=row.status,
-        config=row.config or {},
-        description=row.description or "",
-    )

@@ -16,8 +16,8 @@ from dataclasses import replace
 import structlog
 
 from frontdesk.model.messages import InboundMessage, StatusUpdate, UnattributedMessage
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.model.text import storable, storable_json
-from frontdesk.pipeline.cache import ChannelInfo
 from frontdesk.pipeline.notify import Notifier, visitor_topic
 from frontdesk.pipeline.queue.base import JobQueue
 from frontdesk.store.inbound import Inbound, Ingested

@@ -25,9 +25,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from frontdesk.channels.base import ChannelAdapter
 from frontdesk.channels.formatting import sms_segments
 from frontdesk.errors import PermanentDelivery, RetryableDelivery
+from frontdesk.model import backoff
 from frontdesk.model.messages import OutboundMessage
-from frontdesk.pipeline import backoff
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.ratelimit import default_rate
 from frontdesk.store.db import as_utc, utcnow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from frontdesk.channels.formatting import render
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.outbox import Queued
 
 

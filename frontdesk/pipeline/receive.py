@@ -25,8 +25,8 @@ from sqlalchemy.exc import DataError
 from frontdesk.channels.base import ChannelAdapter, RawRequest
 from frontdesk.errors import NotFound
 from frontdesk.model.messages import InboundEvent, InboundMessage, StatusUpdate, UnattributedMessage
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.admission import refusal
-from frontdesk.pipeline.cache import ChannelInfo
 from frontdesk.store.db import utcnow
 
 log = structlog.get_logger(__name__)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import InboundMessage
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 
 
 @dataclass(slots=True)

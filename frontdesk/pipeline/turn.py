@@ -18,12 +18,13 @@ from sqlalchemy import Row
 
 from frontdesk.agents import runs
 from frontdesk.channels.formatting import render_reply
+from frontdesk.errors import Superseded
 from frontdesk.model.config import FaqAgentSettings
 from frontdesk.model.messages import AgentReply, HistoryMessage, Turn
 from frontdesk.pipeline import turn_history
 from frontdesk.pipeline.outbox import deliver
 from frontdesk.pipeline.queue.base import Job
-from frontdesk.store.conversations import Superseded, TurnAnswer, TurnConversation
+from frontdesk.store.conversations import TurnAnswer, TurnConversation
 from frontdesk.store.db import utcnow
 
 log = structlog.get_logger(__name__)

@@ -13,7 +13,7 @@ import socket
 
 import structlog
 
-from frontdesk.pipeline import backoff
+from frontdesk.model import backoff
 from frontdesk.pipeline.queue.base import Job
 
 log = structlog.get_logger(__name__)

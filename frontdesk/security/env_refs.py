@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import re
 
+from frontdesk.settings import Settings
+
 PREFIX = "FRONTDESK_TENANT_"
 LEGACY_PREFIX = "FRONTDESK_ACTION_"
 TENANT_REFUSAL = (
@@ -49,8 +51,6 @@ def tenant_variable(tenant_id: str, *parts: str) -> str:
 
 
 def _frontdesk_settings() -> frozenset[str]:
-    from frontdesk.settings import Settings
-
     return frozenset("FRONTDESK_" + name.upper() for name in Settings.model_fields)
 
 

@@ -14,9 +14,8 @@ calendars, media downloads) whose connection pool connects through ``GuardedBack
 connection resolves and checks its host and connects to the address it checked, so redirects and
 DNS answers that change later are checked too, while TLS still verifies the real host name.
 
-    OutboundError (FrontdeskError)     the call could not be made or its answer was refused
-     ├── BlockedDestination            the destination is not allowed (403)
-     └── OutboundTimeout               no complete answer in time
+Its refusals are ``OutboundError`` and its two branches, ``BlockedDestination`` and
+``OutboundTimeout``, in ``frontdesk/errors.py``.
 """
 
 from __future__ import annotations
@@ -33,34 +32,13 @@ from typing import Any
 
 import httpx
 
-from frontdesk.errors import ConfigError, FrontdeskError
+from frontdesk.errors import BlockedDestination, ConfigError, OutboundError, OutboundTimeout
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 DEFAULT_MAX_BYTES = 256 * 1024
-
-
-class OutboundError(FrontdeskError):
-    status_code = 502
-    code = "outbound_failed"
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class BlockedDestination(OutboundError):
-    status_code = 403
-    code = "blocked_destination"
-
-
-class OutboundTimeout(OutboundError):
-    code = "outbound_timeout"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, retryable=True)
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,15 @@ inbound messages kept raw (``channels.health`` decides when to write them)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Row
 
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.channel_tables import channel_health
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.dialect import insert
-
-if TYPE_CHECKING:
-    from frontdesk.pipeline.cache import ChannelInfo
 
 health = channel_health.c
 

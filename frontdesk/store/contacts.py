@@ -14,7 +14,6 @@ whose conversation is not cached.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 import structlog
@@ -24,12 +23,10 @@ from frontdesk.model.bsuid import is_bsuid, is_parent, scope_of
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import InboundMessage
 from frontdesk.model.phone import is_e164
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.dialect import insert
 from frontdesk.store.tables import contact_identities, contacts
-
-if TYPE_CHECKING:
-    from frontdesk.pipeline.cache import ChannelInfo
 
 log = structlog.get_logger(__name__)
 ident = contact_identities.c

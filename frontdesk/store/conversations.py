@@ -11,27 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Row
 
+from frontdesk.errors import Superseded
 from frontdesk.model.bsuid import PARENT_MARK, scope_of
 from frontdesk.model.messages import HistoryMessage
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.store import runs
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.tables import channels, contact_identities, contacts, conversations, messages
 
-if TYPE_CHECKING:
-    from frontdesk.pipeline.cache import ChannelInfo
-
 message = messages.c
 conversation = conversations.c
 identity = contact_identities.c
-
-
-class Superseded(Exception):
-    """Another run of this conversation answered these messages first (its lease had expired)."""
 
 
 @dataclass(frozen=True, slots=True)

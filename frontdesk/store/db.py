@@ -179,7 +179,12 @@ class Database:
     async def dispose(self) -> None:
         threads = self._sync or self._pg
         if threads is not None:
-            await asyncio.get_running_loop().run_in_executor(None, threads.close)
+            try:
+                closing = asyncio.get_running_loop().run_in_executor(None, threads.close)
+            except RuntimeError:  # at interpreter exit (atexit): no new threads, and no call left running
+                threads.close()
+            else:
+                await closing
         if self._writer is not None:
             await self._writer.close()
             self._writer = None

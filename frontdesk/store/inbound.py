@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -21,14 +20,12 @@ from sqlalchemy.exc import IntegrityError
 from frontdesk.model.bsuid import is_bsuid
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import STATUS_RANK, ConversationKey, InboundMessage, StatusUpdate
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.store import channel_health, contacts
 from frontdesk.store.channel_tables import unattributed_messages
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.dialect import insert
 from frontdesk.store.tables import conversations, messages
-
-if TYPE_CHECKING:
-    from frontdesk.pipeline.cache import ChannelInfo
 
 # Inbound messages that belong to the conversation but ask nothing of the agent: WhatsApp's
 # notices that the customer changed number or id. Marked answered as they are stored.

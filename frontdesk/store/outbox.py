@@ -11,17 +11,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Row
 
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.db import Database, as_utc, utcnow
 from frontdesk.store.inbound import Inbound
 from frontdesk.store.tables import messages
-
-if TYPE_CHECKING:
-    from frontdesk.pipeline.cache import ChannelInfo
 
 message = messages.c
 

@@ -254,8 +254,11 @@ async def seed_webchat(
     tenant_id: str = "e2e",
     prefix: str = "e2e",
     knowledge: list[tuple[str, str]] = KNOWLEDGE,
+    agent: dict[str, Any] | None = None,
 ) -> str:
-    """Through the REST API: a tenant with an FAQ agent on a web chat channel. Returns the channel id."""
+    """Through the REST API: a tenant with an FAQ agent on a web chat channel. Returns the channel id.
+
+    ``agent`` replaces fields of the agent (e.g. ``{"kind": "remote", "config": {...}}``)."""
 
     async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
         r = await client.post(path, json=body)
@@ -273,6 +276,7 @@ async def seed_webchat(
             "tenant_id": tenant_id,
             "kind": "faq",
             "config": {"confidence_threshold": 0.6, "fallback_text": FALLBACK},
+            **(agent or {}),
         },
     )
     await post(

@@ -145,7 +145,10 @@ def test_chat_with_invalid_number_is_one_clear_error(demo) -> None:  # type: ign
     database, _ = demo
     chat_env = env(database.parent, FRONTDESK_DATABASE_URL=f"sqlite+aiosqlite:///{database}")
     done = run_cli("chat", "--to", "not-a-number", input="hello\n", env=chat_env, cwd=database.parent)
-    one_line_error(done)
+    assert one_line_error(done) == (
+        "error: Phone number 'not-a-number' must start with '+' and the country code, "
+        "in E.164 form like +14155550123"
+    )
 
 
 def test_token_create_for_unknown_tenant_fails_clearly(tmp_path: Path) -> None:

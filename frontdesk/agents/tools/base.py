@@ -13,18 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from frontdesk.errors import FrontdeskError
-
-
-class ToolError(FrontdeskError):
-    """A tool refused its arguments or could not do its work; the message is for the model."""
-
-    status_code = 422
+from frontdesk.agents.deps import AgentDeps
+from frontdesk.errors import ToolError as ToolError  # the contract's refusal, re-exported for tools
+from frontdesk.model.routing import AgentInfo, TenantInfo
 
 
 @dataclass(frozen=True, slots=True)
 class ToolContext:
-    rt: Any  # frontdesk.runtime.Runtime
+    deps: AgentDeps
     tenant_id: str
     agent_id: str
     conversation_id: str
@@ -33,8 +29,8 @@ class ToolContext:
     contact_address: str = ""
     # Now, as an aware datetime in the tenant's timezone ("next Tuesday" is the tenant's).
     now: datetime | None = None
-    tenant: Any = None  # frontdesk.pipeline.cache.TenantInfo
-    agent: Any = None  # frontdesk.pipeline.cache.AgentInfo
+    tenant: TenantInfo | None = None
+    agent: AgentInfo | None = None
     # Set by handoff_to_human: the turn flags the conversation for a person with this reason.
     effects: dict[str, Any] = field(default_factory=dict)
 

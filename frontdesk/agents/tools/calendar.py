@@ -23,11 +23,11 @@ DEFAULT_DAYS = 7
 
 
 async def _open(ctx: ToolContext) -> tuple[TenantCalendar, datetime]:
-    tenant = ctx.tenant or await ctx.rt.cache.tenant(ctx.tenant_id)
+    tenant = ctx.tenant or await ctx.deps.cache.tenant(ctx.tenant_id)
     if tenant is None:
         raise ToolError("booking is not available right now; offer to pass the request to a person")
     try:
-        cal = TenantCalendar.of(ctx.rt.db, ctx.tenant_id, tenant.settings, tenant.timezone)
+        cal = TenantCalendar.of(ctx.deps.db, ctx.tenant_id, tenant.settings, tenant.timezone)
     except FrontdeskError as exc:
         raise ToolError(
             f"booking is not available ({exc.message}); offer to pass the request to a person"
@@ -65,7 +65,7 @@ def _when(cal: TenantCalendar, text: str) -> datetime:
 
 
 def _sync(ctx: ToolContext, appt: Appointment) -> None:
-    sync = getattr(ctx.rt, "calendar_sync", None)
+    sync = getattr(ctx.deps, "calendar_sync", None)
     if sync is not None and appt.sync_status == "pending":
         sync.poke()
 

@@ -26,7 +26,10 @@ from urllib.parse import quote
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from frontdesk.agents.deps import AgentDeps
+from frontdesk.agents.remote import url_problem
 from frontdesk.agents.tools.base import Tool, ToolContext, ToolError
+from frontdesk.config.tenant_secrets import unseal
 from frontdesk.security import env_refs
 from frontdesk.security.ssrf import DEFAULT_MAX_BYTES, BlockedDestination, OutboundError, allow_list, fetch
 
@@ -110,8 +113,6 @@ def config_errors(actions: Any, settings: Any, builtin: set[str]) -> list[dict[s
 
 
 def _action_problems(action: HttpAction, settings: Any) -> list[tuple[str, str]]:
-    from frontdesk.agents.remote import url_problem
-
     out: list[tuple[str, str]] = []
     p = action.parameters
     if p.get("type") != "object" or not isinstance(p.get("properties", {}), dict):
@@ -248,7 +249,7 @@ async def call(ctx: ToolContext, action: HttpAction, args: dict[str, Any]) -> di
         got = await fetch(
             action.method,
             url,
-            allow=allow_list(ctx.rt.settings),
+            allow=allow_list(ctx.deps.settings),
             headers=headers,
             content=content,
             timeout=action.timeout_s,
@@ -275,13 +276,11 @@ def as_tool(action: HttpAction) -> Tool:
     return Tool(action.name, action.description, action.parameters, handler, timeout_s=action.timeout_s + 1)
 
 
-async def tenant_tools(rt: Any, tenant_id: str) -> list[Tool]:
+async def tenant_tools(deps: AgentDeps, tenant_id: str) -> list[Tool]:
     """The tenant's HTTP actions as tools (definitions that no longer validate are skipped)."""
-    from frontdesk.config.tenant_secrets import unseal
-
-    tenant = await rt.cache.tenant(tenant_id)
+    tenant = await deps.cache.tenant(tenant_id)
     out = []
-    for raw in unseal((tenant.settings if tenant else {}) or {}, rt.secrets).get("http_actions") or []:
+    for raw in unseal((tenant.settings if tenant else {}) or {}, deps.secrets).get("http_actions") or []:
         try:
             out.append(as_tool(HttpAction.model_validate(raw)))
         except ValidationError:

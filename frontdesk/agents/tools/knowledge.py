@@ -17,7 +17,7 @@ async def search_knowledge(ctx: ToolContext, args: dict[str, Any]) -> dict[str, 
     if not query:
         raise ToolError("query must not be empty: pass the customer's question in your own words")
     revision = ctx.tenant.revision if ctx.tenant is not None else 0
-    index = await ctx.rt.agents.knowledge_index(ctx.rt.db, ctx.tenant_id, revision)
+    index = await ctx.deps.agents.knowledge_index(ctx.deps.db, ctx.tenant_id, revision)
     found = await asyncio.to_thread(index.search, query, MAX_RESULTS)
     matches = [m for m in found if m.confidence >= MIN_CONFIDENCE]
     return {

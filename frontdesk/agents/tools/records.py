@@ -20,7 +20,7 @@ async def lookup_record(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any
         raise ToolError("dataset is required: the name of one of the business's datasets")
     if key is not None and (not isinstance(key, str | int) or isinstance(key, bool)):
         raise ToolError("key must be a string, like a policy or order number")
-    db = ctx.rt.db
+    db = ctx.deps.db
     ds = await store.dataset(db, ctx.tenant_id, name.strip())
     if ds is None:
         known = [x["dataset"] for x in await store.datasets(db, ctx.tenant_id)]

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from frontdesk.agents.remote import RemoteAgent
 from frontdesk.model.messages import HistoryMessage, Turn
-from frontdesk.pipeline.cache import AgentInfo
+from frontdesk.model.routing import AgentInfo
 from frontdesk.security.tokens import SYSTEM
 from frontdesk.store.db import utcnow
 from frontdesk.store.tables import agents, contacts

@@ -19,7 +19,7 @@ from frontdesk.agents.knowledge import KnowledgeIndex
 from frontdesk.agents.router import RouterAgent
 from frontdesk.agents.router_state import router_state
 from frontdesk.model.messages import HistoryMessage, Turn
-from frontdesk.pipeline.cache import AgentInfo
+from frontdesk.model.routing import AgentInfo
 from frontdesk.security.tokens import SYSTEM
 from frontdesk.store.db import utcnow
 from frontdesk.store.tables import agents, contacts, conversations

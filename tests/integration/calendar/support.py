@@ -89,7 +89,7 @@ async def make_contact(rt: Any, tenant_id: str, name: str = "Customer") -> str:
 
 def tool_context(rt: Any, tenant_id: str, contact_id: str, now: datetime | None = None) -> ToolContext:
     return ToolContext(
-        rt=rt,
+        deps=rt,
         tenant_id=tenant_id,
         agent_id="agent_1",
         conversation_id=new_id("conv"),

@@ -18,10 +18,13 @@ import icalendar
 import pytest
 import sqlalchemy as sa
 
-from frontdesk.calendar import SyncFailed
+from frontdesk.agents.tools import ToolError
+from frontdesk.calendar import BookingRefused, SyncFailed, TenantCalendar
 from frontdesk.store.calendar_tables import calendar_appointments
+from frontdesk.store.db import utcnow
 from tests.helpers import wait_for
 from tests.integration.calendar.support import (
+    TZ,
     at,
     call,
     instant,
@@ -203,10 +206,16 @@ async def test_busy_times_in_the_calendar_are_unavailable(runtime, calendar_url:
     assert "10:00" not in times and "10:30" not in times and "09:30" in times and "11:00" in times
     assert "13:00" not in times and "12:30" not in times and "14:00" in times
     assert "15:00" in times  # still one of two places left next to our own booking
-    with pytest.raises(Exception, match="not available"):
+    cal = TenantCalendar.of(runtime.db, tenant, (await runtime.cache.tenant(tenant)).settings, TZ)
+    # A haircut at 10:30, and a colour from 09:00 that would run into the dentist.
+    for service, start in [("Haircut", "10:30"), ("Colour", "09:00")]:
+        with pytest.raises(BookingRefused) as refused:
+            await cal.book(ctx.contact_id, cal.cfg.service(service), instant(day, start), "B", utcnow())
+        assert refused.value.message == "that time is not available"
+    # The booking tool gives the model the refusal and the nearest free times.
+    with pytest.raises(ToolError) as told:
         await call(ctx, "book_appointment", service="Haircut", start=at(day, "10:30"), name="B")
-    with pytest.raises(Exception, match="not available"):  # a colour from 09:00 would run into it
-        await call(ctx, "book_appointment", service="Colour", start=at(day, "09:00"), name="B")
+    assert told.value.message.startswith("that time is not available; the nearest free times are ")
     assert ours["duplicate"] is False
 
 

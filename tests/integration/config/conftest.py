@@ -19,7 +19,7 @@ async def api(service: ConfigService) -> AsyncIterator[Any]:  # noqa: F811 (the 
     import httpx
     from fastapi import FastAPI
 
-    from frontdesk.api import config_compat, config_routes
+    from frontdesk.api import config_routes, legacy
     from frontdesk.api import errors as api_errors
     from frontdesk.security.tokens import SYSTEM, create_token
 
@@ -33,7 +33,7 @@ async def api(service: ConfigService) -> AsyncIterator[Any]:  # noqa: F811 (the 
     app = FastAPI()
     api_errors.install(app)
     app.include_router(config_routes.router)
-    app.include_router(config_compat.router)
+    app.include_router(legacy.router)
     app.state.runtime = SimpleNamespace(db=service.db, config=service, token_cache={})
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

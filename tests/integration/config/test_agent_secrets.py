@@ -4,7 +4,6 @@ and the per-kind checks of remote and router agents."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,7 +12,8 @@ import sqlalchemy as sa
 from frontdesk.config.agent_secrets import agent_secret
 from frontdesk.config.service import ConfigService
 from frontdesk.errors import ConfigError
-from frontdesk.pipeline.cache import AgentInfo
+from frontdesk.model.routing import AgentInfo
+from frontdesk.security.secrets import SecretBox
 from frontdesk.security.tokens import SYSTEM
 from frontdesk.store.tables import agents, audit_log
 
@@ -48,8 +48,8 @@ async def stored(service: ConfigService, agent_id: str) -> AgentInfo:
     return AgentInfo(row.agent_id, row.tenant_id, row.agent_name, row.kind, row.status, row.config)
 
 
-def rt(service: ConfigService) -> Any:
-    return SimpleNamespace(secrets=service.secrets)
+def box(service: ConfigService) -> SecretBox:
+    return service.secrets
 
 
 async def test_secrets_are_never_returned(api: Any, service: ConfigService) -> None:
@@ -84,10 +84,10 @@ async def test_secrets_are_never_returned(api: Any, service: ConfigService) -> N
         for secret in (SECRET, "sk-llm-key", "sk-router-key"):
             assert secret not in text
     # At run time the agents read them back in clear.
-    assert agent_secret(rt(service), await stored(service, "asst_remote"), "secret") == SECRET
-    assert agent_secret(rt(service), await stored(service, "asst_llm"), "api_key") == "sk-llm-key"
-    assert agent_secret(rt(service), await stored(service, "asst_router"), "llm.api_key") == "sk-router-key"
-    assert agent_secret(rt(service), await stored(service, "asst_router"), "secret") is None
+    assert agent_secret(box(service), await stored(service, "asst_remote"), "secret") == SECRET
+    assert agent_secret(box(service), await stored(service, "asst_llm"), "api_key") == "sk-llm-key"
+    assert agent_secret(box(service), await stored(service, "asst_router"), "llm.api_key") == "sk-router-key"
+    assert agent_secret(box(service), await stored(service, "asst_router"), "secret") is None
 
 
 async def test_updates_keep_replace_and_remove_secrets(service: ConfigService) -> None:
@@ -96,15 +96,15 @@ async def test_updates_keep_replace_and_remove_secrets(service: ConfigService) -
     # Sending a view back (with its *_set flag) changes nothing.
     again = await service.update("agent", "asst_remote", {"config": view["config"]}, principal=SYSTEM)
     assert again == view
-    assert agent_secret(rt(service), await stored(service, "asst_remote"), "secret") == SECRET
+    assert agent_secret(box(service), await stored(service, "asst_remote"), "secret") == SECRET
     await service.update("agent", "asst_remote", {"config": {"timeout_s": 8}}, principal=SYSTEM)
-    assert agent_secret(rt(service), await stored(service, "asst_remote"), "secret") == SECRET
+    assert agent_secret(box(service), await stored(service, "asst_remote"), "secret") == SECRET
     new = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"
     await service.update("agent", "asst_remote", {"config": {"secret": new}}, principal=SYSTEM)
-    assert agent_secret(rt(service), await stored(service, "asst_remote"), "secret") == new
+    assert agent_secret(box(service), await stored(service, "asst_remote"), "secret") == new
     gone = await service.update("agent", "asst_remote", {"config": {"secret": None}}, principal=SYSTEM)
     assert "secret_set" not in gone["config"]
-    assert agent_secret(rt(service), await stored(service, "asst_remote"), "secret") is None
+    assert agent_secret(box(service), await stored(service, "asst_remote"), "secret") is None
 
 
 async def test_export_and_import_through_the_environment(
@@ -124,13 +124,13 @@ async def test_export_and_import_through_the_environment(
     result = await service.import_(doc, principal=SYSTEM)
     assert (
         result["updated"] == {}
-        and agent_secret(rt(service), await stored(service, "asst_remote"), "secret") == SECRET
+        and agent_secret(box(service), await stored(service, "asst_remote"), "secret") == SECRET
     )
 
     monkeypatch.setenv("FRONTDESK_TENANT_DEFAULT__AGENT_ASST_ROUTER_LLM_API_KEY", "sk-rotated")
     result = await service.import_(doc, principal=SYSTEM)
     assert result["updated"] == {"agent": 1}
-    assert agent_secret(rt(service), await stored(service, "asst_router"), "llm.api_key") == "sk-rotated"
+    assert agent_secret(box(service), await stored(service, "asst_router"), "llm.api_key") == "sk-rotated"
 
     fresh = {
         **REMOTE,
@@ -144,7 +144,7 @@ async def test_export_and_import_through_the_environment(
         await service.import_({"agents": [fresh]}, principal=SYSTEM)
     monkeypatch.setenv("FRONTDESK_TENANT_DEFAULT__MISSING_VAR", SECRET)
     await service.import_({"agents": [fresh]}, principal=SYSTEM)
-    assert agent_secret(rt(service), await stored(service, "asst_other"), "secret") == SECRET
+    assert agent_secret(box(service), await stored(service, "asst_other"), "secret") == SECRET
 
 
 @pytest.mark.parametrize(

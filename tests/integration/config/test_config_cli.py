@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from frontdesk.config.cli import config_app, knowledge_app
+from frontdesk.cli.config import config_app, knowledge_app
 from frontdesk.config.service import ConfigService
 from frontdesk.security.secrets import SecretBox
 

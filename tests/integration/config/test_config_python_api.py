@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from frontdesk.config.manager import ConfigManager
 from frontdesk.config.service import ConfigService
 from frontdesk.errors import ConfigError, ConflictError
+from frontdesk.runtime.config_manager import ConfigManager
 from frontdesk.security.secrets import SecretBox
 from frontdesk.security.tokens import SYSTEM
 

@@ -18,7 +18,7 @@ from frontdesk.agents.knowledge import KnowledgeIndex
 from frontdesk.agents.llm import FINAL_ANSWER, LlmAgent
 from frontdesk.model.llm_config import check_llm_config
 from frontdesk.model.messages import HistoryMessage, Turn
-from frontdesk.pipeline.cache import AgentInfo, TenantInfo
+from frontdesk.model.routing import AgentInfo, TenantInfo
 from frontdesk.security.secrets import SecretBox
 
 TENANT = TenantInfo("t1", "Luna Bistro", "Europe/Rome", {"description": "an Italian bistro"}, {}, 1)

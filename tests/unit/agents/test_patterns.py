@@ -1,13 +1,10 @@
-"""Tenant patterns on RE2: refused syntax, bounded size, linear matching, the rules' time budget."""
+"""Tenant patterns on RE2: refused syntax, bounded size (their speed: tests/integration/agents)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from frontdesk.agents.intent import MatchText, RouterSettings, classify_rules, keyword_score
-from frontdesk.agents.knowledge import KnowledgeIndex
+from frontdesk.agents.intent import MatchText, keyword_score
 from frontdesk.agents.patterns import MAX_MATCH_CHARS, PatternError, compile_pattern
 
 
@@ -28,44 +25,8 @@ def test_patterns_re2_cannot_run_safely_are_refused(pattern: str, reason: str) -
     assert reason in str(info.value)
 
 
-def test_catastrophic_backtracking_patterns_match_in_linear_time() -> None:
-    pattern = compile_pattern("(a+)+$")
-    started = time.perf_counter()
-    assert pattern.search("a" * 100_000 + "!") is None
-    assert time.perf_counter() - started < 0.5
-    assert compile_pattern(r"\bINV-\d+").search("it is inv-1234")  # case-insensitive, as before
-
-
 def test_matching_reads_a_bounded_part_of_the_message() -> None:
     text = MatchText("x " * MAX_MATCH_CHARS + "refund")
     assert len(text.text) == MAX_MATCH_CHARS
     assert keyword_score("refund", text, 85) == 0.0
     assert keyword_score("re:refund", text, 85) == 0.0
-
-
-def test_the_rules_stop_at_their_time_budget() -> None:
-    slow = "re:((a|b|c|d|e|f){10}){40}!"  # allowed, but slow on RE2 past its memory budget
-    settings = RouterSettings.model_validate(
-        {"routes": [{"agent_id": f"a{i}", "keywords": [slow] * 100} for i in range(50)]}
-    )
-    started = time.perf_counter()
-    found = classify_rules(settings, "a" * MAX_MATCH_CHARS, budget=0.05)
-    assert time.perf_counter() - started < 1.0  # 5000 such keywords take a minute unbounded
-    assert found.method == "rules" and found.confidence == 0.0
-
-
-def test_knowledge_search_cost_is_bounded_whatever_the_message() -> None:
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    words = ["".join(letters[(i * 7 + j * 3) % 26] for j in range(7)) + str(i) for i in range(20_000)]
-    entries = [
-        {"id": str(i), "question": " ".join(words[i * 10 : i * 10 + 10]), "answer": "yes", "tags": []}
-        for i in range(2000)
-    ]
-    index = KnowledgeIndex(entries)
-    # Distinct unknown words, each a fuzzy search through 20,000: unbounded, a 1 MB webhook body
-    # of them took minutes.
-    message = " ".join(f"zq{i:06d}xw" for i in range(100_000))
-    started = time.perf_counter()
-    index.search(message, limit=1)
-    assert time.perf_counter() - started < 2.0
-    assert index.search(entries[5]["question"], limit=1)[0].entry_id == "5"

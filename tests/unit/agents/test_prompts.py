@@ -8,7 +8,7 @@ import pytest
 
 from frontdesk.agents.prompts import check_template, render_system_prompt, services
 from frontdesk.errors import ConfigError
-from frontdesk.pipeline.cache import AgentInfo, TenantInfo
+from frontdesk.model.routing import AgentInfo, TenantInfo
 
 # Thursday 2026-03-05, 23:30 UTC: already Friday 2026-03-06 in Auckland.
 NOW = datetime(2026, 3, 5, 23, 30, tzinfo=UTC)

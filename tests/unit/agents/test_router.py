@@ -19,7 +19,7 @@ from frontdesk.agents.intent import (
 )
 from frontdesk.agents.router import RouterAgent, config_errors
 from frontdesk.agents.router_state import Sticky
-from frontdesk.pipeline.cache import AgentInfo
+from frontdesk.model.routing import AgentInfo
 
 CONFIG = {
     "routes": [

@@ -24,7 +24,7 @@ from frontdesk.model.messages import (
     StatusUpdate,
     UnattributedMessage,
 )
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from tests.providers import fixture_form, fixture_json
 
 BSUID = "US.13491208655302741918"

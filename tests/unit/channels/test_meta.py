@@ -21,7 +21,7 @@ from frontdesk.channels.base import RawRequest
 from frontdesk.channels.meta import MetaAdapter, classify
 from frontdesk.errors import BadRequest, InvalidSignature, NotFound, PermanentDelivery, RetryableDelivery
 from frontdesk.model.messages import InboundMessage, OutboundMessage, StatusUpdate, UnattributedMessage
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from tests.fakes import meta_graph
 from tests.fakes.meta_graph import FakeMetaGraph
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
@@ -22,8 +23,8 @@ from frontdesk.channels.base import RawRequest
 from frontdesk.channels.twilio import TwilioAdapter, twilio_signature
 from frontdesk.channels.twilio_parse import CallEvent
 from frontdesk.errors import BadRequest, InvalidSignature, NotFound, PermanentDelivery, RetryableDelivery
-from frontdesk.model.messages import InboundMessage, OutboundMessage, StatusUpdate
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.messages import InboundMessage, OutboundMessage, StatusUpdate, UnattributedMessage
+from frontdesk.model.routing import ChannelInfo
 from tests.fakes.server import run_app
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, post_signed
 
@@ -396,17 +397,60 @@ FORMS = st.dictionaries(
         ]
     )
     | st.text(max_size=12),
-    st.text(max_size=30),
+    # Random text, and values Twilio sends, so that messages and statuses come out too.
+    st.text(max_size=30)
+    | st.sampled_from(
+        [
+            "SM1",
+            "+14155550100",
+            "whatsapp:+14155550100",
+            "received",
+            "delivered",
+            "undelivered",
+            "2",
+            "image/jpeg",
+            "https://api.twilio.com/media/ME1",
+            "48.85",
+        ]
+    ),
     max_size=12,
+)
+# Forms that name a message, so that parse has one to read (or a status of one).
+MESSAGE_FORMS = st.builds(
+    lambda form, sid: {**form, "MessageSid": sid}, FORMS, st.text(min_size=1, max_size=34)
 )
 
 
+SID_FIELDS = ("MessageSid", "SmsMessageSid", "SmsSid")
+KINDS = {"text", "image", "audio", "video", "document", "location", "interactive", "unsupported"}
+
+
+def _check_events(events: list[Any], fields: dict[str, str] | None = None) -> None:
+    """At most one event, of the message the webhook names (none without a message sid), well formed."""
+    assert isinstance(events, list) and len(events) <= 1
+    for event in events:
+        assert isinstance(event, InboundMessage | StatusUpdate | UnattributedMessage)
+        assert isinstance(event.provider_message_id, str) and event.provider_message_id
+        if isinstance(event, UnattributedMessage):
+            assert event.reason
+        if isinstance(event, StatusUpdate):
+            assert event.status in {"sent", "delivered", "read", "failed"}
+        if isinstance(event, InboundMessage):
+            assert event.sender and isinstance(event.text, str) and len(event.kind) <= 16
+            assert event.kind in KINDS
+    if fields is not None:
+        sid = next((fields[name] for name in SID_FIELDS if fields.get(name)), "")
+        if not sid:
+            assert events == []
+        assert all(event.provider_message_id == sid for event in events)
+
+
 @settings(max_examples=300, deadline=None)
-@given(FORMS, st.text(max_size=40))
+@given(FORMS | MESSAGE_FORMS, st.text(max_size=40))
 def test_random_forms_never_break_parse_nor_pass_verify(form: dict[str, str], signature: str) -> None:
     req = form_request(urlencode(form), signature=signature)
-    adapter.parse(req, channel())
-    adapter.parse(RawRequest("POST", WEBHOOK_URL, {}, {}, b"", form), channel())
+    _check_events(adapter.parse(req, channel()), req.form)
+    _check_events(adapter.parse(RawRequest("POST", WEBHOOK_URL, {}, {}, b"", form), channel()), form)
     with pytest.raises(InvalidSignature):
         adapter.verify(req, channel(), {"auth_token": AUTH_TOKEN})
     signed = form_request(urlencode(form), signature=twilio_signature(WEBHOOK_URL, form, AUTH_TOKEN))
@@ -416,7 +460,8 @@ def test_random_forms_never_break_parse_nor_pass_verify(form: dict[str, str], si
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=200), st.text(max_size=60))
 def test_random_bodies_never_break_parse(body: bytes, content_type: str) -> None:
-    adapter.parse(RawRequest("POST", WEBHOOK_URL, {"content-type": content_type}, {}, body), channel())
+    req = RawRequest("POST", WEBHOOK_URL, {"content-type": content_type}, {}, body)
+    _check_events(adapter.parse(req, channel()))
 
 
 # --- sending through the fake Twilio -------------------------------------------------------------

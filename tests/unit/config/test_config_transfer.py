@@ -104,9 +104,9 @@ async def test_env_references_are_resolved_and_never_exported(
 async def test_export_import_export_is_identical(
     service: ConfigService, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    from frontdesk.runtime import ensure_default_tenant
     from frontdesk.store.db import Database
     from frontdesk.store.migrate import upgrade
+    from frontdesk.store.tenants import ensure_default_tenant
 
     monkeypatch.setenv("FRONTDESK_TENANT_DREAM_WEDDINGS__WA_TOKEN", "t")
     await service.import_(seed_doc())

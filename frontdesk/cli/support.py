@@ -8,7 +8,10 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
+from frontdesk.cli.replay import Replayed, replay
 from frontdesk.errors import BadRequest, NotFound
+from frontdesk.model.phone import normalize_e164
+from frontdesk.pipeline.simulate import exchange
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import SYSTEM, Principal, create_token
 from frontdesk.settings import Settings
@@ -57,9 +60,6 @@ async def create_demo(settings: Settings, doc: dict) -> tuple[str, list[tuple[st
 
 
 async def terminal_chat(settings: Settings, to: str, sender: str, console: Console) -> None:
-    from frontdesk.model.phone import normalize_e164
-    from frontdesk.pipeline.simulate import exchange
-
     try:
         to, sender = normalize_e164(to), normalize_e164(sender)
     except ValueError as exc:
@@ -201,7 +201,6 @@ async def run_replay(
     console: Console,
 ) -> int:
     """Replay fixtures; print one line per file; return how many failed."""
-    from frontdesk.replay import Replayed, replay
 
     def show(r: Replayed) -> None:
         mark = "[red]✗[/]" if r.error else "[green]✓[/]"

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from frontdesk.agents import prompt_admin
-from frontdesk.config.cli import fail, run
+from frontdesk.cli.config import fail, run
 from frontdesk.security.tokens import SYSTEM
 
 ACTOR = "cli"

@@ -8,10 +8,10 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from frontdesk.pipeline.queue.local import LocalQueue
-from frontdesk.runtime import ensure_default_tenant
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.migrate import upgrade
 from frontdesk.store.tables import jobs
+from frontdesk.store.tenants import ensure_default_tenant
 from tests.conftest import make_settings
 
 

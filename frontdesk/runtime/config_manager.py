@@ -6,23 +6,28 @@
     config_manager.add_agent(AgentConfig(agent_id="asst_wedding_001", agent_name="Wedding Planner"))
 
 It runs the same ConfigService as the server (same rules, same audit log, actor ``python-api``)
-on a private event loop in a background thread, so it works in scripts, notebooks and inside
-programs that already run a loop of their own.
+on an event loop in a background thread (anyio's blocking portal), so it works in scripts,
+notebooks and inside programs that already run a loop of their own. At exit the managers still
+open close their databases and stop their loops.
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
+import builtins
+import contextlib
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from anyio.from_thread import start_blocking_portal
 from pydantic import BaseModel
 
+from frontdesk.agents import config_rules
 from frontdesk.config import yaml_io
 from frontdesk.config.service import ConfigService
+from frontdesk.errors import NotFound
 from frontdesk.model.config import (
     AgentChannelMapping,
     AgentConfig,
@@ -30,7 +35,12 @@ from frontdesk.model.config import (
     KnowledgeEntry,
     TenantConfig,
 )
+from frontdesk.security.secrets import load_secret_box
 from frontdesk.security.tokens import SYSTEM
+from frontdesk.settings import get_settings
+from frontdesk.store.db import Database
+from frontdesk.store.migrate import upgrade
+from frontdesk.store.tenants import ensure_default_tenant
 
 T = TypeVar("T")
 ACTOR = "python-api"
@@ -45,12 +55,7 @@ MODELS: dict[str, type[BaseModel]] = {
 
 async def open_service(database_url: str | None = None) -> ConfigService:
     """A ConfigService on a migrated database with its default tenant (CLI and Python API)."""
-    from frontdesk.runtime import ensure_default_tenant
-    from frontdesk.security.secrets import load_secret_box
-    from frontdesk.settings import get_settings
-    from frontdesk.store.db import Database
-    from frontdesk.store.migrate import upgrade
-
+    config_rules.register()
     settings = get_settings(database_url=database_url) if database_url else get_settings()
     box = load_secret_box(settings)
     db = Database(settings.database_url)
@@ -74,30 +79,23 @@ class ConfigManager:
     """Synchronous configuration API; every method is one ConfigService call."""
 
     def __init__(self, database_url: str | None = None) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="frontdesk-config", daemon=True)
-        self._thread.start()
+        self._exit = contextlib.ExitStack()
+        self._portal = self._exit.enter_context(start_blocking_portal(name="frontdesk-config"))
         try:
-            self.service: ConfigService = self._run(open_service(database_url))
+            self.service: ConfigService = self._portal.call(open_service, database_url)
         except BaseException:
-            self._stop_loop()
+            self._exit.close()
             raise
 
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()
-
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        return self._portal.call(lambda: coro)
 
     def close(self) -> None:
         """Release the database and stop the background loop (also done at exit)."""
-        if self._loop.is_closed():
-            return
-        if getattr(self, "service", None) is not None:
-            self._run(self.service.db.dispose())
-        self._stop_loop()
+        with self._exit:
+            if getattr(self, "service", None) is not None:
+                self._portal.call(self.service.db.dispose)
+                del self.service
 
     # generic ---------------------------------------------------------------------------------
 
@@ -114,8 +112,6 @@ class ConfigManager:
 
     def get(self, kind: str, object_id: str) -> Any:
         """The object, or None when there is none with that id."""
-        from frontdesk.errors import NotFound
-
         try:
             return _model(kind, self._run(self.service.get(kind, object_id, principal=SYSTEM)))
         except NotFound:
@@ -141,7 +137,7 @@ class ConfigManager:
     def get_agent(self, agent_id: str) -> AgentConfig | None:
         return self.get("agent", agent_id)
 
-    def list_agents(self, tenant_id: str | None = None, **filters: Any) -> list[AgentConfig]:
+    def list_agents(self, tenant_id: str | None = None, **filters: Any) -> builtins.list[AgentConfig]:
         return self.list("agent", tenant_id, **filters)
 
     def add_channel(self, channel: ChannelConfig | dict[str, Any]) -> ChannelConfig:
@@ -156,7 +152,7 @@ class ConfigManager:
     def get_channel(self, channel_id: str) -> ChannelConfig | None:
         return self.get("channel", channel_id)
 
-    def list_channels(self, tenant_id: str | None = None, **filters: Any) -> list[ChannelConfig]:
+    def list_channels(self, tenant_id: str | None = None, **filters: Any) -> builtins.list[ChannelConfig]:
         return self.list("channel", tenant_id, **filters)
 
     def add_mapping(self, mapping: AgentChannelMapping | dict[str, Any]) -> AgentChannelMapping:
@@ -171,7 +167,9 @@ class ConfigManager:
     def get_mapping(self, mapping_id: str) -> AgentChannelMapping | None:
         return self.get("mapping", mapping_id)
 
-    def list_mappings(self, tenant_id: str | None = None, **filters: Any) -> list[AgentChannelMapping]:
+    def list_mappings(
+        self, tenant_id: str | None = None, **filters: Any
+    ) -> builtins.list[AgentChannelMapping]:
         return self.list("mapping", tenant_id, **filters)
 
     def add_tenant(self, tenant: TenantConfig | dict[str, Any]) -> TenantConfig:
@@ -186,7 +184,7 @@ class ConfigManager:
     def get_tenant(self, tenant_id: str) -> TenantConfig | None:
         return self.get("tenant", tenant_id)
 
-    def list_tenants(self) -> list[TenantConfig]:
+    def list_tenants(self) -> builtins.list[TenantConfig]:
         return self.list("tenant")
 
     def add_knowledge(self, entry: KnowledgeEntry | dict[str, Any]) -> KnowledgeEntry:
@@ -201,7 +199,7 @@ class ConfigManager:
     def get_knowledge(self, entry_id: str) -> KnowledgeEntry | None:
         return self.get("knowledge", entry_id)
 
-    def list_knowledge(self, tenant_id: str | None = None, **filters: Any) -> list[KnowledgeEntry]:
+    def list_knowledge(self, tenant_id: str | None = None, **filters: Any) -> builtins.list[KnowledgeEntry]:
         return self.list("knowledge", tenant_id, **filters)
 
     # whole configuration ----------------------------------------------------------------------
@@ -225,7 +223,9 @@ class ConfigManager:
         doc = doc_or_path if isinstance(doc_or_path, dict) else yaml_io.load_file(str(doc_or_path))
         return self._run(self.service.import_(doc, principal=SYSTEM, dry_run=dry_run, actor=ACTOR))
 
-    def audit(self, tenant_id: str | None = None, skip: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    def audit(
+        self, tenant_id: str | None = None, skip: int = 0, limit: int = 100
+    ) -> builtins.list[dict[str, Any]]:
         return self._run(self.service.audit(tenant_id, skip, limit, principal=SYSTEM))[0]
 
 
@@ -235,8 +235,6 @@ _lock = threading.Lock()
 
 def get_config_manager(database_url: str | None = None) -> ConfigManager:
     """The ConfigManager for ``database_url`` (default: ``FRONTDESK_DATABASE_URL``), one per URL."""
-    from frontdesk.settings import get_settings
-
     url = database_url or get_settings().database_url
     with _lock:
         manager = _managers.get(url)

@@ -22,11 +22,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from frontdesk.config import yaml_io
-from frontdesk.config.manager import open_service
 from frontdesk.config.repository import KINDS
 from frontdesk.config.service import ConfigService
 from frontdesk.config.validation import build
 from frontdesk.errors import ConfigError, FrontdeskError
+from frontdesk.runtime.config_manager import open_service
 from frontdesk.security.tokens import SYSTEM
 
 T = TypeVar("T")

@@ -15,9 +15,10 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from frontdesk.config.cli import err, fail, out
+from frontdesk.cli.config import err, fail, out
 from frontdesk.errors import ConfigError, FrontdeskError
 from frontdesk.records import importer, store
+from frontdesk.runtime.config_manager import open_service
 from frontdesk.store.db import Database
 
 T = TypeVar("T")
@@ -30,8 +31,6 @@ def run(action: Callable[[Database], Awaitable[T]]) -> T:
     """Run ``action`` on the configured database; FrontdeskError → one line on stderr, exit 1."""
 
     async def main() -> T:
-        from frontdesk.config.manager import open_service
-
         svc = await open_service()
         try:
             return await action(svc.db)

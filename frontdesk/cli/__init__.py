@@ -54,6 +54,7 @@ def serve(
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
+    # imported when the command runs: `frontdesk --help` and quick commands start fast
     import uvicorn
 
     from frontdesk.app import create_app
@@ -82,6 +83,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 def _redact(url: str) -> str:
+    # imported when the command runs: `frontdesk --help` and quick commands start fast
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
@@ -90,6 +92,7 @@ def _redact(url: str) -> str:
 @app.command()
 def worker(database: DatabaseOpt = None) -> None:
     """Run workers only (no HTTP): for running more workers beside `frontdesk serve`."""
+    # imported when the command runs: `frontdesk --help` and quick commands start fast
     from frontdesk.runtime import Runtime
 
     async def main() -> None:
@@ -110,9 +113,10 @@ def worker(database: DatabaseOpt = None) -> None:
 @db_app.command("upgrade")
 def db_upgrade(database: DatabaseOpt = None) -> None:
     """Bring the database schema to the newest version."""
-    from frontdesk.runtime import ensure_default_tenant
+    # imported when the command runs: `frontdesk --help` and quick commands start fast
     from frontdesk.store.db import Database
     from frontdesk.store.migrate import current_revision, upgrade
+    from frontdesk.store.tenants import ensure_default_tenant
 
     async def main() -> str | None:
         db = Database(_settings(database).database_url)
@@ -135,7 +139,8 @@ def token_create(
     database: DatabaseOpt = None,
 ) -> None:
     """Create an API token and print it (it is shown only once)."""
-    from frontdesk.cli_support import create_token_cli
+    # imported when the command runs: `frontdesk --help` and quick commands start fast
+    from frontdesk.cli.support import create_token_cli
 
     token = run(create_token_cli(_settings(database), tenant, name))
     console.print(token, soft_wrap=True, highlight=False)
@@ -150,7 +155,8 @@ def chat(
     database: DatabaseOpt = None,
 ) -> None:
     """Chat in the terminal with whatever agent a number routes to, through the real pipeline."""
-    from frontdesk.cli_support import terminal_chat
+    # imported when the command runs: `frontdesk --help` and quick commands start fast
+    from frontdesk.cli.support import terminal_chat
     from frontdesk.observability.logging import configure_logging
 
     settings = _settings(database)
@@ -169,7 +175,8 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="set up the demo database and exit")] = False,
 ) -> None:
     """Create a fresh demo database with three businesses, print how to reach them, and serve."""
-    from frontdesk.cli_support import create_demo, demo_document, remove_database
+    # imported when the command runs: `frontdesk --help` and quick commands start fast
+    from frontdesk.cli.support import create_demo, demo_document, remove_database
 
     remove_database(database)
     url = f"sqlite+aiosqlite:///{database}"
@@ -211,7 +218,8 @@ def init(
     database: DatabaseOpt = None,
 ) -> None:
     """Set up a business: tenant, FAQ agent, phone channel, web chat, and an admin token."""
-    from frontdesk.cli_support import InitAnswers, run_init
+    # imported when the command runs: `frontdesk --help` and quick commands start fast
+    from frontdesk.cli.support import InitAnswers, run_init
 
     def ask(value: str | None, question: str, default: str) -> str:
         if value is not None:
@@ -256,7 +264,8 @@ def replay(
 ) -> None:
     """Post provider webhooks to a running Frontdesk, signed with the channel's secret, and show
     what happened to each: stored, duplicate, and the agent's reply."""
-    from frontdesk.cli_support import run_replay
+    # imported when the command runs: `frontdesk --help` and quick commands start fast
+    from frontdesk.cli.support import run_replay
 
     failed = run(run_replay(_settings(database), files, server, channel, public_url, wait, console))
     if failed:
@@ -264,14 +273,15 @@ def replay(
 
 
 def _mount_config_commands() -> None:
-    from frontdesk.config.cli import config_app, knowledge_app
+    # imported when the command runs: `frontdesk --help` and quick commands start fast
+    from frontdesk.cli.config import config_app, knowledge_app
 
     app.add_typer(config_app, name="config")
     app.add_typer(knowledge_app, name="knowledge")
-    from frontdesk.records.cli import records_app
+    from frontdesk.cli.records import records_app
 
     app.add_typer(records_app, name="records")
-    from frontdesk.agents.prompt_cli import prompt_app
+    from frontdesk.cli.prompts import prompt_app
 
     app.add_typer(prompt_app, name="prompt")
 

@@ -1,11 +1,13 @@
-"""Exponential backoff with full jitter, shared by failed turns and failed sends."""
+"""Exponential backoff with full jitter, shared by failed turns, failed sends and calendar syncs.
+
+Pure arithmetic on purpose: the waits are stored (a retried job or send is a row with its next
+time), so an in-process retry library such as stamina does not fit; every layer can use this one.
+"""
 
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
-
-from frontdesk.store.db import utcnow
+from datetime import UTC, datetime, timedelta
 
 
 def delay(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:
@@ -18,4 +20,4 @@ def delay(attempt: int, base: float, cap: float, retry_after: float | None = Non
 
 
 def next_time(attempt: int, base: float, cap: float, retry_after: float | None = None) -> datetime:
-    return utcnow() + timedelta(seconds=delay(attempt, base, cap, retry_after))
+    return datetime.now(UTC) + timedelta(seconds=delay(attempt, base, cap, retry_after))

@@ -23,9 +23,10 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 import sqlalchemy as sa
 
+from frontdesk.channels.base import RawRequest
 from frontdesk.channels.twilio import twilio_signature
 from frontdesk.errors import BadRequest, NotFound
-from frontdesk.pipeline.cache import ChannelInfo
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.runtime import Runtime
 from frontdesk.store.tables import messages
 
@@ -122,7 +123,6 @@ async def _channel(rt: Runtime, provider: str, data: Any, channel_id: str | None
         if channel is None or channel.provider != provider:
             raise NotFound(f"no {provider} channel {channel_id!r} in this database")
         return channel
-    from frontdesk.channels.base import RawRequest
 
     body = json.dumps(data).encode() if provider == "meta" else urlencode(data).encode()
     raw = RawRequest("POST", "", {}, {}, body, data if provider == "twilio" else {})

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 import structlog
 
-from frontdesk import gc_tuning
+from frontdesk.agents import config_rules
 from frontdesk.agents.registry import AgentRegistry
 from frontdesk.calendar.sync import CalendarSync
 from frontdesk.channels.health import ChannelHealth
@@ -26,14 +25,16 @@ from frontdesk.pipeline.notify import Notifier
 from frontdesk.pipeline.notify_pg import PgRelay
 from frontdesk.pipeline.queue.local import LocalQueue
 from frontdesk.pipeline.ratelimit import SendRateLimiter
+from frontdesk.pipeline.turn import requeue_unanswered
 from frontdesk.pipeline.worker import WorkerPool
+from frontdesk.runtime import gc_tuning
 from frontdesk.security.secrets import SecretBox, load_secret_box
 from frontdesk.security.ssrf import allow_list, guarded_client
 from frontdesk.settings import Settings
-from frontdesk.store.db import Database, utcnow
+from frontdesk.store.db import Database
 from frontdesk.store.migrate import upgrade
 from frontdesk.store.repositories import Store
-from frontdesk.store.tables import tenants
+from frontdesk.store.tenants import ensure_default_tenant
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +42,7 @@ log = structlog.get_logger(__name__)
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        config_rules.register()
         self.db = Database(settings.database_url, pool_size=settings.db_pool_size)
         self.secrets: SecretBox = load_secret_box(settings)
         self.notifier = Notifier()
@@ -102,35 +104,6 @@ class Runtime:
             and after.get("status") == "active"
         )
         if resumed or kind in ("mapping", "channel"):
-            from frontdesk.pipeline.turn import requeue_unanswered
-
             count = await requeue_unanswered(self, tenant_id)
             if count:
                 log.info("requeued held conversations", tenant_id=tenant_id, conversations=count)
-
-
-async def ensure_default_tenant(db: Database) -> None:
-    async with db.read() as conn:
-        exists = (
-            await conn.execute(sa.select(tenants.c.tenant_id).where(tenants.c.tenant_id == DEFAULT_TENANT))
-        ).first()
-    if exists:
-        return
-    async with db.write() as conn:
-        stmt = _insert_ignore(db, tenants).values(
-            tenant_id=DEFAULT_TENANT,
-            name="Default",
-            business_profile={},
-            timezone="UTC",
-            settings={},
-            revision=0,
-            created_at=utcnow(),
-            updated_at=utcnow(),
-        )
-        await conn.execute(stmt)
-
-
-def _insert_ignore(db: Database, table: sa.Table):  # type: ignore[no-untyped-def]
-    from frontdesk.store.dialect import insert
-
-    return insert(db, table).on_conflict_do_nothing()
