@@ -1,8 +1,9 @@
 """Recording agent runs: a stored row per run, a ``[TRACE]`` log line per step, an optional OTel span.
 
 Every agent kind is recorded the same way, from its ``AgentReply.trace`` (a list of step dicts with
-a ``type``). The row is written in the turn's own transaction (see ``pipeline/turn.py``), so a run
-costs no extra round trip. Log lines follow the format the earlier system's operators grep for::
+a ``type``). The row is written in the turn's own transaction (``store.conversations``, with
+``store.runs``), so a run costs no extra round trip. Log lines follow the format the earlier
+system's operators grep for::
 
     [TRACE] Run started: run_id=run_… agent=asst_x | user=3f2a… | kind=llm | message_id=42 | …
     [TRACE] LLM call: iteration=1 | model=gpt-4o-mini | latency=812.4ms | tokens=512/40 | tool_calls=…
@@ -19,9 +20,7 @@ import json
 import time
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
-from sqlalchemy import Connection
 
 from frontdesk.agents import otel
 from frontdesk.agents.deps import AgentDeps
@@ -30,7 +29,6 @@ from frontdesk.model.messages import AgentReply, Turn
 from frontdesk.model.routing import AgentInfo
 from frontdesk.security.redact import Redactor
 from frontdesk.store.db import utcnow
-from frontdesk.store.runs import agent_runs
 
 log = structlog.get_logger("frontdesk.trace")
 # Step fields that may carry what a customer wrote or a tool returned about them.
@@ -128,22 +126,3 @@ def step_line(step: dict[str, Any]) -> str:
         fields = " | ".join(f"{k}={v}" for k, v in step.items() if k != "type" and v is not None)
         text = f"[TRACE] {kind.replace('_', ' ').capitalize()}: {fields}"
     return text + (f" | error={step['error']}" if step.get("error") else "")
-
-
-def insert(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(agent_runs.insert(), row)
-
-
-async def list_runs(db: Any, conversation_id: str, limit: int = 100) -> list[dict[str, Any]]:
-    """The conversation's last ``limit`` runs, oldest first."""
-    r = agent_runs.c
-    async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(agent_runs)
-                .where(r.conversation_id == conversation_id)
-                .order_by(r.started_at.desc(), r.run_id.desc())
-                .limit(limit)
-            )
-        ).all()
-    return [dict(row._mapping) for row in reversed(rows)]

@@ -7,11 +7,11 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 
-from frontdesk.agents.runs import list_runs
 from frontdesk.api.deps import get_principal, get_runtime
 from frontdesk.errors import NotFound
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
+from frontdesk.store import runs
 from frontdesk.store.db import as_utc
 from frontdesk.store.tables import conversations
 
@@ -32,7 +32,7 @@ async def conversation_runs(
         ).scalar()
     if owner is None or not principal.can_see(owner):
         raise NotFound(f"conversation {conversation_id!r} not found")
-    return {"items": [_public(r) for r in await list_runs(rt.db, conversation_id, limit)]}
+    return {"items": [_public(r) for r in await runs.of_conversation(rt.db, conversation_id, limit)]}
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

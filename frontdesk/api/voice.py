@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -24,7 +23,6 @@ from frontdesk.model.messages import InboundMessage
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.receive import route
 from frontdesk.runtime import Runtime
-from frontdesk.store.tables import conversations, messages
 
 router = APIRouter(tags=["webhooks"])
 PATH = "/webhooks/twilio/voice"
@@ -127,29 +125,7 @@ async def _reply(rt: Runtime, conversation_id: str, after: int, wait: float) -> 
 
 
 async def _load(rt: Runtime, conversation_id: str, after: int) -> tuple[list[str], bool, bool]:
-    m = messages.c
-    async with rt.db.read() as conn:
-        texts = list(
-            (
-                await conn.execute(
-                    sa.select(m.text)
-                    .where(m.conversation_id == conversation_id, m.direction == "out", m.id > after)
-                    .order_by(m.id)
-                )
-            ).scalars()
-        )
-        answered = (
-            await conn.execute(sa.select(m.turn_id).where(m.id == after, m.direction == "in"))
-        ).scalar() is not None
-        needs_human = bool(
-            (
-                await conn.execute(
-                    sa.select(conversations.c.needs_human).where(
-                        conversations.c.conversation_id == conversation_id
-                    )
-                )
-            ).scalar()
-        )
+    texts, needs_human, answered = await rt.store.replies.after(conversation_id, after)
     return texts, needs_human and answered, answered
 
 

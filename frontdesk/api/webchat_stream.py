@@ -18,17 +18,14 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import sqlalchemy as sa
 
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.notify import visitor_topic
 from frontdesk.runtime import Runtime
 from frontdesk.settings import Settings
-from frontdesk.store.tables import contact_identities, conversations, messages
 
 RETRY = "retry: 2000\n\n"  # the browser's reconnection delay, in ms
 KEEPALIVE = ": keepalive\n\n"
@@ -54,38 +51,11 @@ class StreamTimes:
 
 
 async def _conversation_id(rt: Runtime, channel: ChannelInfo, visitor: str) -> str | None:
-    ident, conv = contact_identities.c, conversations.c
-    async with rt.db.read() as conn:
-        return (
-            await conn.execute(
-                sa.select(conv.conversation_id)
-                .join(contact_identities, ident.contact_id == conv.contact_id)
-                .where(
-                    conv.channel_id == channel.channel_id,
-                    conv.thread == "",
-                    ident.tenant_id == channel.tenant_id,
-                    ident.provider == "webchat",
-                    ident.address == visitor,
-                )
-            )
-        ).scalar()
+    return await rt.store.conversations.of_webchat_visitor(channel, visitor)
 
 
-_REPLIES_AFTER = (
-    sa.select(messages.c.id, messages.c.text, messages.c.created_at, messages.c.payload)
-    .where(
-        messages.c.conversation_id == sa.bindparam("cid"),
-        messages.c.direction == "out",
-        messages.c.id > sa.bindparam("after"),
-        messages.c.status.in_(("sent", "delivered", "read")),
-    )
-    .order_by(messages.c.id)
-)
-
-
-async def _replies_after(rt: Runtime, conversation_id: str, after: int) -> list:
-    params = {"cid": conversation_id, "after": after}
-    return await rt.db.run_read(lambda conn: conn.execute(_REPLIES_AFTER, params).all())
+async def _replies_after(rt: Runtime, conversation_id: str, after: int) -> Sequence[Any]:
+    return await rt.store.replies.sent_after(conversation_id, after)
 
 
 def _event(row: Any) -> str:

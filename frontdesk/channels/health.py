@@ -12,15 +12,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
+from sqlalchemy.exc import IntegrityError
 
 from frontdesk.model.routing import ChannelInfo
-from frontdesk.store.channel_tables import channel_health
+from frontdesk.store import channel_health
 from frontdesk.store.db import Database, as_utc, utcnow
-from frontdesk.store.dialect import insert
 
-h = channel_health.c
 log = structlog.get_logger(__name__)
 
 
@@ -70,19 +68,9 @@ class ChannelHealth:
         self._send_written.clear()
 
     async def _upsert(self, channel: ChannelInfo, values: dict[str, Any]) -> None:
-        values = {**values, "updated_at": utcnow()}
-        stmt = (
-            insert(self.db, channel_health)
-            .values(
-                channel_id=channel.channel_id,
-                tenant_id=channel.tenant_id,
-                **{"needs_attention": False, **values},
-            )
-            .on_conflict_do_update(index_elements=["channel_id"], set_=values)
-        )
         try:
-            await self.db.run_write(lambda conn: conn.execute(stmt))
-        except sa.exc.IntegrityError:
+            await channel_health.upsert(self.db, channel, values)
+        except IntegrityError:
             pass  # the channel was deleted meanwhile: nothing to report on
         except Exception:
             # Health is a report, never a reason to fail the send or the webhook it describes.
@@ -93,11 +81,7 @@ async def report(
     db: Database, tenant_id: str | None = None, visible: Callable[[str], bool] | None = None
 ) -> dict[str, dict[str, Any]]:
     """channel id → its health, for the channels that have any (of one tenant, or those visible)."""
-    stmt = sa.select(channel_health).order_by(h.channel_id)
-    if tenant_id is not None:
-        stmt = stmt.where(h.tenant_id == tenant_id)
-    async with db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
+    rows = await channel_health.rows(db, tenant_id)
     return {r.channel_id: _public(r) for r in rows if visible is None or visible(r.tenant_id)}
 
 

@@ -19,7 +19,6 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -31,10 +30,8 @@ from frontdesk.model.messages import OutboundMessage
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.ratelimit import default_rate
 from frontdesk.store.db import as_utc, utcnow
-from frontdesk.store.tables import messages
 
 log = structlog.get_logger(__name__)
-m = messages.c
 
 # How often a send's outcome is tried again while the database does not answer.
 RECORD_RETRY_FIRST, RECORD_RETRY_MAX = 0.05, 1.0
@@ -52,7 +49,7 @@ async def deliver(
     rt, conversation_id: str, recipient: str, channel: ChannelInfo, adapter: ChannelAdapter
 ) -> datetime | None:  # type: ignore[no-untyped-def]
     """Send what is queued; return when to come back for a message waiting to be retried, if any."""
-    rows, last_inbound_at = await _pending(rt, conversation_id)
+    rows, last_inbound_at = await rt.store.outbox.queued(conversation_id)
     settings = rt.settings
     credentials = rt.cache.credentials(channel) if rows else {}
     for row in rows:
@@ -140,76 +137,14 @@ async def deliver(
     return None
 
 
-async def _pending(rt, conversation_id: str) -> tuple[list, datetime | None]:  # type: ignore[no-untyped-def]
-    async with rt.db.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(
-                    m.id,
-                    m.tenant_id,
-                    m.text,
-                    m.payload,
-                    m.idempotency_key,
-                    m.status,
-                    m.attempts,
-                    m.next_attempt_at,
-                    m.possible_duplicate,
-                )
-                .where(
-                    m.conversation_id == conversation_id,
-                    m.direction == "out",
-                    m.status.in_(("queued", "sending")),
-                )
-                .order_by(m.id)
-            )
-        ).all()
-        if not rows:
-            return [], None
-        # WhatsApp's 24-hour customer service window counts from the customer's last message.
-        last_inbound_at = as_utc(
-            (
-                await conn.execute(
-                    sa.select(sa.func.max(m.created_at)).where(
-                        m.conversation_id == conversation_id, m.direction == "in"
-                    )
-                )
-            ).scalar()
-        )
-    return list(rows), last_inbound_at
-
-
-def _as_seen(row: Any, now: datetime) -> sa.ColumnElement[bool]:
-    """The row is still as ``row`` read it (``attempts`` changes with every claim)."""
-    if row.status == "queued":
-        still = m.status == "queued"
-    else:
-        still = sa.and_(m.status == "sending", m.next_attempt_at < now)
-    return sa.and_(m.id == row.id, m.attempts == row.attempts, still)
-
-
 async def _claim(rt, row: Any, attempt: int, possible_duplicate: bool) -> bool:  # type: ignore[no-untyped-def]
     """→ sending (attempt number ``attempt``), by one sender only."""
-    now = utcnow()
-    values: dict[str, Any] = {
-        "status": "sending",
-        "attempts": attempt,
-        "next_attempt_at": now + timedelta(seconds=SEND_LEASES * rt.settings.job_lease_seconds),
-        "updated_at": now,
-    }
-    if possible_duplicate:
-        values["possible_duplicate"] = True
-    stmt = messages.update().where(_as_seen(row, now)).values(**values)
-    return bool(await rt.db.run_write(lambda conn: conn.execute(stmt).rowcount))
+    lease = timedelta(seconds=SEND_LEASES * rt.settings.job_lease_seconds)
+    return await rt.store.outbox.claim(row, attempt, lease, possible_duplicate)
 
 
 async def _interrupted_for_good(rt, row: Any, reason: str) -> bool:  # type: ignore[no-untyped-def]
-    now = utcnow()
-    stmt = (
-        messages.update()
-        .where(_as_seen(row, now))
-        .values(status="dead", status_reason=reason, updated_at=now)
-    )
-    done = bool(await rt.db.run_write(lambda conn: conn.execute(stmt).rowcount))
+    done = await rt.store.outbox.dead_unclaimed(row, reason)
     if done:
         log.error("send interrupted for good", message_id=row.id, reason=reason)
     return done
@@ -221,16 +156,11 @@ async def _record(rt, message_id: int, attempt: int, values: dict[str, Any]) -> 
     Left ``sending``, the row would be taken over after its lease and sent again. Only the claim
     that made this attempt is updated: a row taken over meanwhile keeps its new sender's outcome.
     """
-    stmt = (
-        messages.update()
-        .where(m.id == message_id, m.status == "sending", m.attempts == attempt)
-        .values(updated_at=utcnow(), **values)
-    )
     delay, tries = RECORD_RETRY_FIRST, 0
     while True:
         tries += 1
         try:
-            updated = await rt.db.run_write(lambda conn: conn.execute(stmt).rowcount)
+            updated = await rt.store.outbox.record(message_id, attempt, values)
         except Exception as exc:
             if not _database_unavailable(exc):
                 raise

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy import Connection
 
 from frontdesk.channels.formatting import render
 from frontdesk.model.routing import ChannelInfo
-from frontdesk.store.db import utcnow
-from frontdesk.store.tables import messages
-
-
-@dataclass(frozen=True, slots=True)
-class Queued:
-    message_id: int
-    conversation_id: str
-    duplicate: bool
+from frontdesk.store.outbox import Queued
 
 
 async def queue_message(
@@ -35,43 +22,9 @@ async def queue_message(
 
     The same ``idempotency_key`` again returns the first message instead of sending twice.
     """
-    key = f"proactive:{idempotency_key or uuid.uuid4().hex}"
     parts = render(text, channel.channel_type, channel.provider) or [text]
-
-    def write(conn: Connection) -> Queued:
-        existing = conn.execute(
-            sa.select(messages.c.id, messages.c.conversation_id).where(messages.c.idempotency_key == key)
-        ).first()
-        if existing is not None:
-            return Queued(existing.id, existing.conversation_id, duplicate=True)
-        _, conversation_id = rt.ingest.conversation_for(conn, channel, to)
-        now = utcnow()
-        ids = [
-            conn.execute(
-                messages.insert()
-                .values(
-                    tenant_id=channel.tenant_id,
-                    conversation_id=conversation_id,
-                    channel_id=channel.channel_id,
-                    direction="out",
-                    kind="text",
-                    text=part,
-                    payload=(payload or None) if i == 0 else None,
-                    idempotency_key=key if i == 0 else f"{key}:{i}",
-                    turn_id=key,
-                    status="queued",
-                    attempts=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(messages.c.id)
-            ).scalar_one()
-            for i, part in enumerate(parts)
-        ]
-        message_id = ids[0]
-        rt.queue.enqueue(conn, channel.tenant_id, conversation_id)
-        return Queued(message_id, conversation_id, duplicate=False)
-
-    queued = await rt.db.run_write(write)
+    queued = await rt.store.outbox.queue_proactive(
+        channel, to, parts, payload=payload, idempotency_key=idempotency_key, enqueue=rt.queue.enqueue
+    )
     rt.queue.wake()
     return queued

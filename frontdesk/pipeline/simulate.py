@@ -9,12 +9,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import InboundMessage
 from frontdesk.model.routing import ChannelInfo
-from frontdesk.store.tables import conversations, messages
 
 
 @dataclass(slots=True)
@@ -44,31 +41,14 @@ async def exchange(
     result = Exchange(conversation_id=stored.conversation_id, message_id=stored.message_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    m = messages.c
     with rt.notifier.subscribe(stored.conversation_id) as wakeup:
         while True:
-            async with rt.db.read() as conn:
-                turn_id = (await conn.execute(sa.select(m.turn_id).where(m.id == stored.message_id))).scalar()
-                if turn_id is not None:
-                    result.replies = list(
-                        (
-                            await conn.execute(
-                                sa.select(m.text)
-                                .where(m.turn_id == turn_id, m.direction == "out")
-                                .order_by(m.id)
-                            )
-                        ).scalars()
-                    )
-                    conv = (
-                        await conn.execute(
-                            sa.select(conversations.c.needs_human, conversations.c.needs_human_reason).where(
-                                conversations.c.conversation_id == stored.conversation_id
-                            )
-                        )
-                    ).one()
-                    result.answered = True
-                    result.needs_human, result.needs_human_reason = conv.needs_human, conv.needs_human_reason
-                    return result
+            answer = await rt.store.replies.answer_to(stored.message_id, stored.conversation_id)
+            if answer is not None:
+                result.replies = answer.replies
+                result.answered = True
+                result.needs_human, result.needs_human_reason = answer.needs_human, answer.needs_human_reason
+                return result
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return result

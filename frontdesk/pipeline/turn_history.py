@@ -1,18 +1,11 @@
 """What a turn tells its agent about the past: the conversation's last messages and, for agents
-that ask for it, the same contact's recent messages on the tenant's other channels.
-
-Both are read through ``run_read`` with statements built once: on the hot path a SQLite read costs
-one thread hop instead of a pooled aiosqlite connection per query.
-"""
+that ask for it, the same contact's recent messages on the tenant's other channels
+(``store.conversations`` reads them)."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from frontdesk.model.messages import HistoryMessage
-from frontdesk.store.tables import channels, conversations, messages
-
-m = messages.c
+from frontdesk.store.conversations import TurnConversation
 
 
 def size(agent) -> int:  # type: ignore[no-untyped-def]
@@ -21,44 +14,13 @@ def size(agent) -> int:  # type: ignore[no-untyped-def]
     return int(agent.config.get("history_messages", default))
 
 
-_c = conversations.c
-_CROSS_CHANNEL = (
-    sa.select(m.id, m.direction, m.text, m.kind, m.created_at, channels.c.channel_type)
-    .join(conversations, _c.conversation_id == m.conversation_id)
-    .join(channels, channels.c.channel_id == _c.channel_id)
-    .where(
-        _c.tenant_id == sa.bindparam("tid"),
-        _c.contact_id == sa.bindparam("contact"),
-        _c.conversation_id != sa.bindparam("cid"),
-    )
-    .order_by(m.created_at.desc(), m.id.desc())
-    .limit(sa.bindparam("n"))
-)
-
-
-async def other_channels(rt, conv, limit: int) -> list[tuple[str, HistoryMessage]]:  # type: ignore[no-untyped-def]
-    """The contact's last ``limit`` messages in the tenant's other conversations, oldest first."""
-    if limit <= 0:
-        return []
-    params = {"tid": conv.tenant_id, "contact": conv.contact_id, "cid": conv.conversation_id, "n": limit}
-    rows = await rt.db.run_read(lambda conn: conn.execute(_CROSS_CHANNEL, params).all())
-    return [
-        (r.channel_type, HistoryMessage(r.id, r.direction, r.text, r.kind, r.created_at))
-        for r in reversed(rows)
-    ]
-
-
-_HISTORY = (
-    sa.select(m.id, m.direction, m.text, m.kind, m.created_at)
-    .where(m.conversation_id == sa.bindparam("cid"), m.id < sa.bindparam("before"))
-    .order_by(m.id.desc())
-    .limit(sa.bindparam("n"))
-)
-
-
-async def own(rt, conversation_id: str, before_id: int, limit: int) -> list[HistoryMessage]:  # type: ignore[no-untyped-def]
-    if limit <= 0:
-        return []
-    params = {"cid": conversation_id, "before": before_id, "n": limit}
-    rows = await rt.db.run_read(lambda conn: conn.execute(_HISTORY, params).all())
-    return [HistoryMessage(r.id, r.direction, r.text, r.kind, r.created_at) for r in reversed(rows)]
+async def load(  # type: ignore[no-untyped-def]
+    rt, conv: TurnConversation, agent, before_id: int
+) -> tuple[list[HistoryMessage], list[tuple[str, HistoryMessage]]]:
+    """The conversation's messages before ``before_id`` and, if the agent asks for them, the
+    contact's messages elsewhere (each with its channel type); oldest first, ``size`` of each."""
+    limit = size(agent)
+    history = await rt.store.conversations.history(conv.conversation_id, before_id, limit)
+    if not agent.config.get("cross_channel_history"):
+        return history, []
+    return history, await rt.store.conversations.other_channels(conv, limit)

@@ -110,7 +110,9 @@ class WorkerPool:
                 self.failed += 1
                 error = f"{type(exc).__name__}: {exc}"
                 final = job.attempts >= settings.turn_max_attempts
-                log.exception("turn failed", conversation_id=job.lock, attempt=job.attempts, final=final)
+                log.exception(
+                    "turn failed", conversation_id=job.conversation_id, attempt=job.attempts, final=final
+                )
                 with contextlib.suppress(Exception):
                     if final:
                         await give_up(self.rt, job, error)

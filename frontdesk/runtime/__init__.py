@@ -33,6 +33,7 @@ from frontdesk.security.ssrf import allow_list, guarded_client
 from frontdesk.settings import Settings
 from frontdesk.store.db import Database
 from frontdesk.store.migrate import upgrade
+from frontdesk.store.repositories import Store
 from frontdesk.store.tenants import ensure_default_tenant
 
 log = structlog.get_logger(__name__)
@@ -48,7 +49,8 @@ class Runtime:
         if not self.db.is_sqlite:  # other processes (workers, servers) share this database
             self.notifier.relay = PgRelay(self.db, self.notifier)
         self.queue = LocalQueue(self.db, settings)
-        self.ingest = Ingest(self.db, self.queue, self.notifier)
+        self.store = Store(self.db)
+        self.ingest = Ingest(self.store.inbound, self.queue, self.notifier)
         self.cache = RoutingCache(self.db, self.secrets, ttl=settings.config_cache_seconds)
         self.agents = AgentRegistry(lambda: allow_list(self.settings))
         self.adapters = AdapterRegistry(self.db, public_url=settings.public_url, mock=settings.mock_providers)

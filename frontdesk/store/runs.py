@@ -8,8 +8,12 @@ before it gets here.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from frontdesk.store.db import Database
 from frontdesk.store.tables import TS, metadata
 
 agent_runs = sa.Table(
@@ -44,3 +48,22 @@ agent_runs = sa.Table(
     sa.Index("ix_agent_runs_conversation", "conversation_id", "started_at"),
     sa.Index("ix_agent_runs_tenant", "tenant_id", "started_at"),
 )
+
+run = agent_runs.c
+_RUNS = (
+    sa.select(agent_runs)
+    .where(run.conversation_id == sa.bindparam("cid"))
+    .order_by(run.started_at.desc(), run.run_id.desc())
+    .limit(sa.bindparam("n"))
+)
+
+
+def insert(conn: Connection, row: dict[str, Any]) -> None:
+    """Store one run (``agents.runs.RunRecorder.row``), in the caller's transaction: the turn's."""
+    conn.execute(agent_runs.insert(), row)
+
+
+async def of_conversation(db: Database, conversation_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The conversation's last ``limit`` runs, oldest first."""
+    rows = await db.run_read(lambda conn: conn.execute(_RUNS, {"cid": conversation_id, "n": limit}).all())
+    return [dict(row._mapping) for row in reversed(rows)]

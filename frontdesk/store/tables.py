@@ -212,7 +212,9 @@ jobs = sa.Table(
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
     sa.Column("tenant_id", sa.String(64), nullable=False),
-    sa.Column("lock", sa.String(80), nullable=False),  # the conversation id: one job at a time per lock
+    # One job at a time per conversation. The column keeps the name it was created with ("lock");
+    # renaming it would break processes of the previous release sharing the database.
+    sa.Column("lock", sa.String(80), key="conversation_id", nullable=False),
     sa.Column("kind", sa.String(16), nullable=False, default="conversation"),
     sa.Column("status", sa.String(10), nullable=False, default="queued"),  # queued | running | failed
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -221,8 +223,8 @@ jobs = sa.Table(
     sa.Column("locked_until", TS),
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", TS, nullable=False, server_default=_now()),
-    _partial_unique("uq_jobs_queued_lock", "lock", where="status = 'queued'"),
-    _partial_unique("uq_jobs_running_lock", "lock", where="status = 'running'"),
+    _partial_unique("uq_jobs_queued_lock", "conversation_id", where="status = 'queued'"),
+    _partial_unique("uq_jobs_running_lock", "conversation_id", where="status = 'running'"),
     sa.Index("ix_jobs_status_run_at", "status", "run_at"),
 )
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 class Job:
     id: int
     tenant_id: str
-    lock: str  # the conversation id
+    conversation_id: str
     attempts: int
 
 
@@ -24,11 +24,13 @@ class JobQueue(ABC):
     will answer it commit together (or not at all)."""
 
     @abstractmethod
-    def enqueue(self, conn: Connection, tenant_id: str, lock: str, run_at: datetime | None = None) -> None:
-        """Make sure a job for ``lock`` is queued to run no later than ``run_at`` (default: now),
-        inside the caller's transaction (a function given to ``Database.run_write``).
+    def enqueue(
+        self, conn: Connection, tenant_id: str, conversation_id: str, run_at: datetime | None = None
+    ) -> None:
+        """Make sure a job for the conversation is queued to run no later than ``run_at`` (default:
+        now), inside the caller's transaction (a function given to ``Database.run_write``).
 
-        A job already queued for the same lock absorbs this one (burst debounce)."""
+        A job already queued for the same conversation absorbs this one (burst debounce)."""
 
     @abstractmethod
     def wake(self) -> None:
@@ -36,7 +38,7 @@ class JobQueue(ABC):
 
     @abstractmethod
     async def claim(self, worker_id: str, limit: int) -> list[Job]:
-        """Take up to ``limit`` runnable jobs, at most one per lock, leased to ``worker_id``."""
+        """Take up to ``limit`` runnable jobs, at most one per conversation, leased to ``worker_id``."""
 
     @abstractmethod
     def complete_in(self, conn: Connection, job: Job, worker_id: str) -> None:

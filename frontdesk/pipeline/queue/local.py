@@ -22,7 +22,6 @@ from frontdesk.store.dialect import greatest, insert, least
 from frontdesk.store.tables import jobs
 
 QUEUED = sa.text("status = 'queued'")
-j = jobs.c
 
 
 class LocalQueue(JobQueue):
@@ -33,26 +32,30 @@ class LocalQueue(JobQueue):
         # Built once: constructing these costs more than running them on SQLite.
         stmt = insert(db, jobs)
         self._upsert = stmt.on_conflict_do_update(
-            index_elements=[j.lock],
+            index_elements=[jobs.c.conversation_id],
             index_where=QUEUED,
             set_={
-                "run_at": least(db, j.run_at, stmt.excluded.run_at),
-                "attempts": greatest(db, j.attempts, stmt.excluded.attempts),
+                "run_at": least(db, jobs.c.run_at, stmt.excluded.run_at),
+                "attempts": greatest(db, jobs.c.attempts, stmt.excluded.attempts),
             },
         )
         self._claim = self._claim_statement(db)
-        self._delete = jobs.delete().where(j.id == sa.bindparam("jid"), j.locked_by == sa.bindparam("me"))
+        self._delete = jobs.delete().where(
+            jobs.c.id == sa.bindparam("jid"), jobs.c.locked_by == sa.bindparam("me")
+        )
 
     @staticmethod
     def _claim_statement(db: Database) -> sa.Update:
         mine, other = jobs.alias("mine"), jobs.alias("other")
         now = sa.bindparam("now")
-        lock_busy = sa.exists().where(other.c.lock == mine.c.lock, other.c.status == "running")
+        busy = sa.exists().where(
+            other.c.conversation_id == mine.c.conversation_id, other.c.status == "running"
+        )
         pick = (
             sa.select(mine.c.id)
             .where(
                 sa.or_(
-                    sa.and_(mine.c.status == "queued", mine.c.run_at <= now, ~lock_busy),
+                    sa.and_(mine.c.status == "queued", mine.c.run_at <= now, ~busy),
                     sa.and_(mine.c.status == "running", mine.c.locked_until < now),
                 )
             )
@@ -63,24 +66,31 @@ class LocalQueue(JobQueue):
             pick = pick.with_for_update(skip_locked=True)
         return (
             jobs.update()
-            .where(j.id.in_(pick.scalar_subquery()))
+            .where(jobs.c.id.in_(pick.scalar_subquery()))
             .values(
                 status="running",
                 locked_by=sa.bindparam("me"),
                 locked_until=sa.bindparam("until"),
-                attempts=j.attempts + 1,
+                attempts=jobs.c.attempts + 1,
             )
-            .returning(j.id, j.tenant_id, j.lock, j.attempts)
+            .returning(
+                jobs.c.id, jobs.c.tenant_id, jobs.c.conversation_id.label("conversation_id"), jobs.c.attempts
+            )
         )
 
     def enqueue(
-        self, conn: Connection, tenant_id: str, lock: str, run_at: datetime | None = None, attempts: int = 0
+        self,
+        conn: Connection,
+        tenant_id: str,
+        conversation_id: str,
+        run_at: datetime | None = None,
+        attempts: int = 0,
     ) -> None:
         conn.execute(
             self._upsert,
             {
                 "tenant_id": tenant_id,
-                "lock": lock,
+                "conversation_id": conversation_id,
                 "kind": "conversation",
                 "status": "queued",
                 "attempts": attempts,
@@ -101,8 +111,8 @@ class LocalQueue(JobQueue):
             # or the database is busy: nothing is lost, the next poll tries again.
             return []
         return sorted(
-            (Job(id=r.id, tenant_id=r.tenant_id, lock=r.lock, attempts=r.attempts) for r in rows),
-            key=lambda x: x.id,
+            (Job(r.id, r.tenant_id, r.conversation_id, r.attempts) for r in rows),
+            key=lambda claimed: claimed.id,
         )
 
     def complete_in(self, conn: Connection, job: Job, worker_id: str) -> None:
@@ -119,12 +129,12 @@ class LocalQueue(JobQueue):
             if give_up:
                 conn.execute(
                     jobs.update()
-                    .where(j.id == job.id, j.locked_by == worker_id)
+                    .where(jobs.c.id == job.id, jobs.c.locked_by == worker_id)
                     .values(status="failed", locked_by=None, locked_until=None, last_error=error)
                 )
                 return
             if conn.execute(self._delete, {"jid": job.id, "me": worker_id}).rowcount:
-                self.enqueue(conn, job.tenant_id, job.lock, run_at, attempts=job.attempts)
+                self.enqueue(conn, job.tenant_id, job.conversation_id, run_at, attempts=job.attempts)
 
         await self.db.run_write(_retry)
 
@@ -134,13 +144,15 @@ class LocalQueue(JobQueue):
         until = utcnow() + self.lease
         await self.db.run_write(
             lambda conn: conn.execute(
-                jobs.update().where(j.id.in_(job_ids), j.locked_by == worker_id).values(locked_until=until)
+                jobs.update()
+                .where(jobs.c.id.in_(job_ids), jobs.c.locked_by == worker_id)
+                .values(locked_until=until)
             )
         )
 
     async def depth(self) -> dict[str, int]:
         rows = await self.db.run_read(
-            lambda conn: conn.execute(sa.select(j.status, sa.func.count()).group_by(j.status)).all()
+            lambda conn: conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status)).all()
         )
         counts = {"queued": 0, "running": 0, "failed": 0}
         counts.update({status: n for status, n in rows})

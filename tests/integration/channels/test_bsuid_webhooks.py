@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from frontdesk.pipeline import turn
 from frontdesk.pipeline.proactive import queue_message
 from frontdesk.store.tables import contact_identities, contacts, conversations, messages
 from tests.conftest import make_settings
@@ -256,8 +255,8 @@ async def test_a_bsuid_belongs_to_the_business_portfolio_not_the_world(runtime, 
     # Each number answers with the id its own portfolio issued, and never with another's.
     await sent(fake_meta, 4)
     wa3 = await runtime.cache.channel("wa3")
-    assert await turn._recipient(runtime, contact_of["wa"], wa3) == ""
-    assert await turn._recipient(runtime, contact_of["wa3"], wa3) == BSUID
+    assert await runtime.store.conversations.recipient(contact_of["wa"], wa3) == ""
+    assert await runtime.store.conversations.recipient(contact_of["wa3"], wa3) == BSUID
 
 
 async def test_proactive_sends_and_templates_to_a_bsuid(runtime, client, fake_meta) -> None:  # type: ignore[no-untyped-def]

@@ -38,7 +38,7 @@ async def test_a_queued_job_absorbs_later_ones(database_url: str) -> None:
     rows = await _rows(q)
     assert len(rows) == 1
     claimed = await q.claim("w1", 10)
-    assert [j.lock for j in claimed] == ["conv-1"]  # the earlier run_at won
+    assert [j.conversation_id for j in claimed] == ["conv-1"]  # the earlier run_at won
     await q.db.dispose()
 
 
@@ -47,12 +47,12 @@ async def test_one_running_job_per_conversation(database_url: str) -> None:
     await _enqueue(q, "conv-1")
     await _enqueue(q, "conv-2")
     first = await q.claim("w1", 10)
-    assert sorted(j.lock for j in first) == ["conv-1", "conv-2"]
+    assert sorted(j.conversation_id for j in first) == ["conv-1", "conv-2"]
     await _enqueue(q, "conv-1")  # arrives while conv-1 runs
     assert await q.claim("w2", 10) == []
-    await q.complete(next(j for j in first if j.lock == "conv-1"), "w1")
+    await q.complete(next(j for j in first if j.conversation_id == "conv-1"), "w1")
     again = await q.claim("w2", 10)
-    assert [j.lock for j in again] == ["conv-1"]
+    assert [j.conversation_id for j in again] == ["conv-1"]
     await q.db.dispose()
 
 
@@ -103,6 +103,6 @@ async def test_concurrent_claimers_never_share_a_conversation(database_url: str)
     for i in range(30):
         await _enqueue(q, f"conv-{i % 10}")
     claimed = await asyncio.gather(*[q.claim(f"w{i}", 5) for i in range(6)])
-    locks = [j.lock for batch in claimed for j in batch]
+    locks = [j.conversation_id for batch in claimed for j in batch]
     assert len(locks) == len(set(locks)) == 10
     await q.db.dispose()

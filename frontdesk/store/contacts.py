@@ -7,7 +7,8 @@ business-scoped user id, valid only within the business portfolio behind the cha
 so a later message naming only the BSUID continues the same conversation; a WhatsApp ``system``
 message re-points the identity it names to the customer's new number or id.
 
-Runs inside ingest's transaction, on the path of a message whose conversation is not cached.
+Runs inside the transaction that stores the message (``store.inbound``), on the path of a message
+whose conversation is not cached.
 """
 
 from __future__ import annotations
@@ -181,23 +182,23 @@ def _pick(wanted: list[Address], found: dict[Address, str]) -> str | None:
 def _complete(conn: Connection, contact_id: str, msg: InboundMessage, phone: str | None) -> None:
     """Fill in what the contact lacks (number, name) and keep the handle current, in one write
     that happens only when something changes."""
-    c = contacts.c
+    contact = contacts.c
     changes = []
     if msg.username:
-        changes.append(c.handle.is_distinct_from(msg.username))
+        changes.append(contact.handle.is_distinct_from(msg.username))
     if phone:
-        changes.append(c.phone_e164.is_(None))
+        changes.append(contact.phone_e164.is_(None))
     if msg.sender_name:
-        changes.append(c.display_name.is_(None))
+        changes.append(contact.display_name.is_(None))
     if not changes:
         return
     conn.execute(
         contacts.update()
-        .where(c.contact_id == contact_id, sa.or_(*changes))
+        .where(contact.contact_id == contact_id, sa.or_(*changes))
         .values(
-            handle=msg.username or c.handle,
-            phone_e164=sa.func.coalesce(c.phone_e164, phone),
-            display_name=sa.func.coalesce(c.display_name, msg.sender_name),
+            handle=msg.username or contact.handle,
+            phone_e164=sa.func.coalesce(contact.phone_e164, phone),
+            display_name=sa.func.coalesce(contact.display_name, msg.sender_name),
             updated_at=utcnow(),
         )
     )
