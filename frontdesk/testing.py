@@ -175,7 +175,7 @@ class ScriptedAgents:
 class _Entry:
     id: int
     tenant_id: str
-    lock: str
+    conversation_id: str
     run_at: datetime
     status: str = "queued"
     attempts: int = 0
@@ -201,18 +201,18 @@ class MemoryQueue(JobQueue):
         self,
         conn: Connection | None,
         tenant_id: str,
-        lock: str,
+        conversation_id: str,
         run_at: datetime | None = None,
         attempts: int = 0,
     ) -> None:
         when = run_at or utcnow()
         for entry in self.jobs.values():
-            if entry.lock == lock and entry.status == "queued":  # burst debounce
+            if entry.conversation_id == conversation_id and entry.status == "queued":  # burst debounce
                 entry.run_at = min(entry.run_at, when)
                 entry.attempts = max(entry.attempts, attempts)
                 return
         job_id = next(self._ids)
-        self.jobs[job_id] = _Entry(job_id, tenant_id, lock, when, attempts=attempts)
+        self.jobs[job_id] = _Entry(job_id, tenant_id, conversation_id, when, attempts=attempts)
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -220,7 +220,9 @@ class MemoryQueue(JobQueue):
     async def claim(self, worker_id: str, limit: int) -> list[Job]:
         now = utcnow()
         running = {
-            e.lock for e in self.jobs.values() if e.status == "running" and (e.locked_until or now) >= now
+            e.conversation_id
+            for e in self.jobs.values()
+            if e.status == "running" and (e.locked_until or now) >= now
         }
         taken: list[Job] = []
         for entry in sorted(self.jobs.values(), key=lambda e: e.id):
@@ -229,14 +231,21 @@ class MemoryQueue(JobQueue):
             expired = (
                 entry.status == "running" and entry.locked_until is not None and entry.locked_until < now
             )
-            runnable = entry.status == "queued" and entry.run_at <= now and entry.lock not in running
+            runnable = (
+                entry.status == "queued" and entry.run_at <= now and entry.conversation_id not in running
+            )
             if not (runnable or expired):
                 continue
             entry.status, entry.locked_by = "running", worker_id
             entry.locked_until, entry.attempts = now + self.lease, entry.attempts + 1
-            running.add(entry.lock)
+            running.add(entry.conversation_id)
             taken.append(
-                Job(id=entry.id, tenant_id=entry.tenant_id, lock=entry.lock, attempts=entry.attempts)
+                Job(
+                    id=entry.id,
+                    tenant_id=entry.tenant_id,
+                    conversation_id=entry.conversation_id,
+                    attempts=entry.attempts,
+                )
             )
         return taken
 
@@ -258,7 +267,7 @@ class MemoryQueue(JobQueue):
             entry.status, entry.locked_by, entry.locked_until, entry.last_error = "failed", None, None, error
             return
         del self.jobs[job.id]
-        self.enqueue(None, job.tenant_id, job.lock, run_at, attempts=job.attempts)
+        self.enqueue(None, job.tenant_id, job.conversation_id, run_at, attempts=job.attempts)
 
     async def heartbeat(self, job_ids: list[int], worker_id: str) -> None:
         until = utcnow() + self.lease

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from frontdesk import __version__
 from frontdesk.api.deps import get_principal, get_runtime
-from frontdesk.channels.health import report as health_report
 from frontdesk.runtime import Runtime
+from frontdesk.store.channel_health import report as health_report
 from frontdesk.store.tables import agents, channels, mappings
 
 router = APIRouter(tags=["compatibility"])

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from frontdesk.config import agent_secrets, env_policy, operator_only, tenant_secrets
 from frontdesk.config import repository as repo
 from frontdesk.config import validation as rules
+from frontdesk.config.health import annotate
 from frontdesk.config.repository import Kind, kind_of
 from frontdesk.errors import BadRequest, ConfigError, ConflictError, Forbidden, NotFound
 from frontdesk.model.config import DEFAULT_TENANT
@@ -165,8 +166,6 @@ class ConfigService:
             knowledge=counts,
             extra_errors=rules.stored_errors(snap),
         )
-        from frontdesk.channels.health import annotate
-
         return await annotate(self.db, report, tenant, principal.can_see)
 
     async def stats(self, tenant_id: str | None = None, *, principal: Principal = SYSTEM) -> dict[str, Any]:

@@ -3,6 +3,8 @@ inbound messages kept raw (``channels.health`` decides when to write them)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,7 +12,7 @@ from sqlalchemy import Connection, Row
 
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.channel_tables import channel_health
-from frontdesk.store.db import Database, utcnow
+from frontdesk.store.db import Database, as_utc, utcnow
 from frontdesk.store.dialect import insert
 
 health = channel_health.c
@@ -54,3 +56,31 @@ async def rows(db: Database, tenant_id: str | None = None) -> list[Row]:
     if tenant_id is not None:
         stmt = stmt.where(health.tenant_id == tenant_id)
     return await db.run_read(lambda conn: conn.execute(stmt).all())
+
+
+async def report(
+    db: Database, tenant_id: str | None = None, visible: Callable[[str], bool] | None = None
+) -> dict[str, dict[str, Any]]:
+    """channel id → its health, for the channels that have any (of one tenant, or those visible)."""
+    found = await rows(db, tenant_id)
+    return {r.channel_id: _public(r) for r in found if visible is None or visible(r.tenant_id)}
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = as_utc(value)
+    return value.isoformat() if value else None
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return {
+        "last_inbound_at": _iso(row.last_inbound_at),
+        "last_send_at": _iso(row.last_send_at),
+        "last_send_status": row.last_send_status,
+        "last_send_error": row.last_send_error,
+        "last_send_code": row.last_send_code,
+        "needs_attention": bool(row.needs_attention),
+        "attention_reason": row.attention_reason,
+        # Stored raw instead of dropped (pipeline.ingest): unreadable, or naming no sender.
+        "unsupported_messages": row.unsupported_count or 0,
+        "unattributed_messages": row.unattributed_count or 0,
+    }

@@ -38,19 +38,19 @@ async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await db.dispose()
 
 
-async def enqueue(q: JobQueue, lock: str, delay: float = 0, **kw: Any) -> None:
+async def enqueue(q: JobQueue, conversation_id: str, delay: float = 0, **kw: Any) -> None:
     when = utcnow() + timedelta(seconds=delay)
     if isinstance(q, LocalQueue):
-        await q.db.run_write(lambda conn: q.enqueue(conn, "default", lock, when, **kw))
+        await q.db.run_write(lambda conn: q.enqueue(conn, "default", conversation_id, when, **kw))
     else:
-        q.enqueue(None, "default", lock, when, **kw)  # type: ignore[arg-type]  # no transaction to join
+        q.enqueue(None, "default", conversation_id, when, **kw)  # type: ignore[arg-type]  # no transaction to join
 
 
 async def test_a_queued_job_absorbs_later_ones_and_keeps_the_earliest_time(queue: JobQueue) -> None:
     await enqueue(queue, "conv-1", delay=60)
     await enqueue(queue, "conv-1")
     assert (await queue.depth())["queued"] == 1
-    assert [j.lock for j in await queue.claim("w1", 10)] == ["conv-1"]
+    assert [j.conversation_id for j in await queue.claim("w1", 10)] == ["conv-1"]
 
 
 async def test_a_job_is_not_claimed_before_its_time(queue: JobQueue) -> None:
@@ -62,13 +62,13 @@ async def test_one_running_job_per_conversation_in_order(queue: JobQueue) -> Non
     await enqueue(queue, "conv-1")
     await enqueue(queue, "conv-2")
     first = await queue.claim("w1", 10)
-    assert sorted(j.lock for j in first) == ["conv-1", "conv-2"]
+    assert sorted(j.conversation_id for j in first) == ["conv-1", "conv-2"]
     assert all(j.attempts == 1 for j in first)
     await enqueue(queue, "conv-1")  # arrives while conv-1 runs: waits for it
     assert await queue.claim("w2", 10) == []
     assert await queue.depth() == {"queued": 1, "running": 2, "failed": 0}
-    await queue.complete(next(j for j in first if j.lock == "conv-1"), "w1")
-    assert [j.lock for j in await queue.claim("w2", 10)] == ["conv-1"]
+    await queue.complete(next(j for j in first if j.conversation_id == "conv-1"), "w1")
+    assert [j.conversation_id for j in await queue.claim("w2", 10)] == ["conv-1"]
 
 
 async def test_claim_takes_at_most_limit(queue: JobQueue) -> None:
@@ -81,12 +81,12 @@ async def test_claim_takes_at_most_limit(queue: JobQueue) -> None:
 async def test_an_expired_lease_is_taken_over_and_a_heartbeat_keeps_it(queue: JobQueue) -> None:
     await enqueue(queue, "conv-1")
     await enqueue(queue, "conv-2")
-    held, lost = sorted(await queue.claim("w1", 10), key=lambda j: j.lock)
+    held, lost = sorted(await queue.claim("w1", 10), key=lambda j: j.conversation_id)
     await asyncio.sleep(LEASE / 2)
     await queue.heartbeat([held.id], "w1")
     await asyncio.sleep(LEASE * 0.8)
     taken = await queue.claim("w2", 10)
-    assert [(j.lock, j.attempts) for j in taken] == [(lost.lock, 2)]
+    assert [(j.conversation_id, j.attempts) for j in taken] == [(lost.conversation_id, 2)]
     await queue.complete(lost, "w1")  # the old worker's completion no longer counts
     assert (await queue.depth())["running"] == 2
 
