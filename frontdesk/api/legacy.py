@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,8 +33,8 @@ from frontdesk.security.tokens import Principal
 from frontdesk.store import tables
 
 router = APIRouter()
-SEED = ["seed 000 compatibility"]
-COMPAT = ["compatibility"]
+SEED: list[str | Enum] = ["seed 000 compatibility"]
+COMPAT: list[str | Enum] = ["compatibility"]
 
 # -- provider webhooks at the seed systems' paths -------------------------------------------------
 

@@ -12,7 +12,9 @@ stored. Who the sender is (contacts, identities) is ``store.contacts``' concern.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import cast
 
+import sqlalchemy as sa
 import structlog
 
 from frontdesk.model.messages import InboundMessage, StatusUpdate, UnattributedMessage
@@ -75,7 +77,7 @@ class Ingest:
         return await self.inbound.status(channel, storable_status(update))
 
 
-NAME_LENGTH = contacts.c.display_name.type.length
+NAME_LENGTH = cast(sa.String, contacts.c.display_name.type).length
 
 
 def storable_message(msg: InboundMessage) -> InboundMessage:

@@ -6,11 +6,12 @@ from typing import Any
 
 from frontdesk.channels.formatting import render
 from frontdesk.model.routing import ChannelInfo
+from frontdesk.pipeline.deps import QueueDeps
 from frontdesk.store.outbox import Queued
 
 
 async def queue_message(
-    rt,  # type: ignore[no-untyped-def]
+    deps: QueueDeps,
     channel: ChannelInfo,
     to: str,
     text: str,
@@ -23,8 +24,8 @@ async def queue_message(
     The same ``idempotency_key`` again returns the first message instead of sending twice.
     """
     parts = render(text, channel.channel_type, channel.provider) or [text]
-    queued = await rt.store.outbox.queue_proactive(
-        channel, to, parts, payload=payload, idempotency_key=idempotency_key, enqueue=rt.queue.enqueue
+    queued = await deps.store.outbox.queue_proactive(
+        channel, to, parts, payload=payload, idempotency_key=idempotency_key, enqueue=deps.queue.enqueue
     )
-    rt.queue.wake()
+    deps.queue.wake()
     return queued

@@ -27,6 +27,7 @@ from frontdesk.errors import NotFound
 from frontdesk.model.messages import InboundEvent, InboundMessage, StatusUpdate, UnattributedMessage
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.admission import refusal
+from frontdesk.pipeline.deps import ReceiveDeps
 from frontdesk.store.db import utcnow
 
 log = structlog.get_logger(__name__)
@@ -58,12 +59,14 @@ class Receipt:
         }
 
 
-async def route(rt, adapter: ChannelAdapter, raw: RawRequest) -> tuple[list[ChannelInfo], list[str]]:  # type: ignore[no-untyped-def]
+async def route(
+    deps: ReceiveDeps, adapter: ChannelAdapter, raw: RawRequest
+) -> tuple[list[ChannelInfo], list[str]]:
     """The active channels a webhook is addressed to, and the routing keys no channel has."""
     found: list[ChannelInfo] = []
     unknown: list[str] = []
     for key in adapter.routing_keys(raw):
-        channel = await rt.cache.channel_by_routing_key(adapter.provider, key)
+        channel = await deps.cache.channel_by_routing_key(adapter.provider, key)
         if channel is None:
             unknown.append(key)
         else:
@@ -76,49 +79,51 @@ async def route(rt, adapter: ChannelAdapter, raw: RawRequest) -> tuple[list[Chan
     return found, unknown
 
 
-async def receive(rt, adapter: ChannelAdapter, raw: RawRequest) -> Receipt:  # type: ignore[no-untyped-def]
-    channels, unknown = await route(rt, adapter, raw)
+async def receive(deps: ReceiveDeps, adapter: ChannelAdapter, raw: RawRequest) -> Receipt:
+    channels, unknown = await route(deps, adapter, raw)
     for channel in channels:
-        adapter.verify(raw, channel, rt.cache.credentials(channel))
+        adapter.verify(raw, channel, deps.cache.credentials(channel))
     receipt = Receipt(channels=[c.channel_id for c in channels], unknown_keys=unknown)
     if unknown:
         log.warning("webhook names unknown channels", provider=adapter.provider, routing_keys=unknown)
     now = utcnow()
-    days = rt.settings.webhook_max_age_days
+    days = deps.settings.webhook_max_age_days
     max_age = timedelta(days=days) if days else None
     for channel in channels:
         for event in adapter.parse(raw, channel):
             reason = refusal(event, now, max_age)
             if reason is None:
                 try:
-                    await _ingest(rt, channel, event, receipt)
+                    await _ingest(deps, channel, event, receipt)
                 except DataError as exc:  # this event's values, not the database, are the problem
                     reason = "the database refused a value: " + str(exc.orig).strip().split("\n")[0]
             if reason is not None:
-                await _refuse(rt, channel, event, reason, receipt)
-        await rt.channel_health.inbound(channel)
+                await _refuse(deps, channel, event, reason, receipt)
+        await deps.channel_health.inbound(channel)
     return receipt
 
 
-async def _ingest(rt, channel: ChannelInfo, event: InboundEvent, receipt: Receipt) -> None:  # type: ignore[no-untyped-def]
+async def _ingest(deps: ReceiveDeps, channel: ChannelInfo, event: InboundEvent, receipt: Receipt) -> None:
     if isinstance(event, InboundMessage):
-        result = await rt.ingest.message(channel, event)
+        result = await deps.ingest.message(channel, event)
         if result.duplicate:
             receipt.duplicates += 1
         else:
             receipt.stored.append(result.message_id)
             if result.conversation_id not in receipt.conversations:
                 receipt.conversations.append(result.conversation_id)
-    elif isinstance(event, StatusUpdate) and await rt.ingest.status(channel, event):
+    elif isinstance(event, StatusUpdate) and await deps.ingest.status(channel, event):
         receipt.statuses += 1
     elif isinstance(event, UnattributedMessage):
-        if await rt.ingest.unattributed(channel, event):
+        if await deps.ingest.unattributed(channel, event):
             receipt.unattributed += 1
         else:
             receipt.duplicates += 1
 
 
-async def _refuse(rt, channel: ChannelInfo, event: InboundEvent, reason: str, receipt: Receipt) -> None:  # type: ignore[no-untyped-def]
+async def _refuse(
+    deps: ReceiveDeps, channel: ChannelInfo, event: InboundEvent, reason: str, receipt: Receipt
+) -> None:
     """A verified event that is not stored as such: said in the answer and the log, never fatal to
     the rest. A refused message is still kept raw, apart, with the reason (never acknowledged and
     dropped), and never reaches the agent."""
@@ -126,7 +131,7 @@ async def _refuse(rt, channel: ChannelInfo, event: InboundEvent, reason: str, re
     if isinstance(event, InboundMessage):
         kept = UnattributedMessage(provider_id, f"refused: {reason}", _raw(event))
         try:
-            await rt.ingest.unattributed(channel, kept)
+            await deps.ingest.unattributed(channel, kept)
         except DataError:
             log.warning("refused webhook event could not be kept either", channel_id=channel.channel_id)
     log.warning(

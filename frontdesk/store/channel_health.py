@@ -55,7 +55,7 @@ async def rows(db: Database, tenant_id: str | None = None) -> list[Row]:
     stmt = sa.select(channel_health).order_by(health.channel_id)
     if tenant_id is not None:
         stmt = stmt.where(health.tenant_id == tenant_id)
-    return await db.run_read(lambda conn: conn.execute(stmt).all())
+    return await db.run_read(lambda conn: list(conn.execute(stmt).all()))
 
 
 async def report(

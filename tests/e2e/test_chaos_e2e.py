@@ -177,11 +177,16 @@ async def _chaos(procs: list[Server], cluster: Cluster, chaos: Chaos) -> None:
         finally:
             starting.discard(victim.name)
 
-    async def kill_one() -> None:
+    def candidates() -> list[Server]:
         up = [p for p in procs if p.proc is not None and p.name not in starting]
         serving = [p for p in up if p.role == "serve"]
         # Keep one server answering webhooks: a webhook retried for long proves nothing more.
-        victim = rng.choice([p for p in up if p.role != "serve" or len(serving) > 1])
+        return [p for p in up if p.role != "serve" or len(serving) > 1]
+
+    async def kill_one() -> None:
+        while not candidates():  # a loaded machine restarts slower than we kill: wait for one
+            await asyncio.sleep(0.2)
+        victim = rng.choice(candidates())
         victim.kill()
         chaos.kills.append((time.monotonic(), victim.name))
         sending = await asyncio.to_thread(
