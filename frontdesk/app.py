@@ -8,7 +8,24 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from frontdesk import __version__
+from frontdesk.api import (
+    appointments,
+    config_routes,
+    conversations,
+    health,
+    legacy,
+    messaging,
+    prompts,
+    records,
+    runs,
+    unattributed,
+    voice,
+    webchat,
+    webhooks,
+)
 from frontdesk.api import errors as api_errors
+from frontdesk.api.limits import BodySizeLimit
+from frontdesk.api.stream_slots import StreamSlots
 from frontdesk.observability.logging import configure_logging
 from frontdesk.runtime import Runtime
 from frontdesk.settings import Settings, get_settings
@@ -37,26 +54,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
     )
     app.state.runtime = rt
-    from frontdesk.api.stream_slots import StreamSlots
-
     app.state.stream_slots = StreamSlots(
         settings.webchat_streams_per_session, settings.webchat_streams_per_address
     )
+    app.state.webchat_signer = webchat.session_signer(rt)
     api_errors.install(app)
-
-    from frontdesk.api import (
-        config_routes,
-        conversations,
-        health,
-        legacy,
-        messaging,
-        unattributed,
-        voice,
-        webchat,
-        webhooks,
-    )
-    from frontdesk.api.limits import BodySizeLimit
-
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Provider webhooks first: the busiest paths match after the fewest route checks.
     routers = (
@@ -69,18 +71,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         messaging,
         health,
         legacy,
+        records,
+        appointments,
+        runs,
+        prompts,
     )
     for module in routers:
         app.include_router(module.router)
-    from frontdesk.api import records as records_api
-
-    app.include_router(records_api.router)
-    from frontdesk.api import appointments as appointments_api
-
-    app.include_router(appointments_api.router)
-    from frontdesk.api import prompts as prompts_api
-    from frontdesk.api import runs as runs_api
-
-    app.include_router(runs_api.router)
-    app.include_router(prompts_api.router)
     return app

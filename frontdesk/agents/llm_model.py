@@ -18,6 +18,7 @@ from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
+from frontdesk.config.agent_secrets import agent_secret
 from frontdesk.errors import ConfigError
 from frontdesk.model.llm_config import LlmAgentSettings
 from frontdesk.security import env_refs
@@ -48,11 +49,7 @@ async def check_endpoint(rt: Any, settings: LlmAgentSettings) -> None:
 
 def api_key(rt: Any, agent: Any, settings: LlmAgentSettings) -> str | None:
     """The agent's key: its encrypted ``api_key`` if set, else the variable named by ``api_key_env``."""
-    try:
-        from frontdesk.config.agent_secrets import agent_secret
-    except ImportError:  # an older checkout without agent secrets
-        agent_secret = None
-    if agent_secret is not None and rt is not None:
+    if rt is not None:
         key = agent_secret(rt, agent, "api_key")
         if key:
             return key

@@ -1,13 +1,12 @@
 """Agent kind → a ready agent, with what is worth keeping between turns: each tenant's knowledge
 index (by configuration revision) and the model clients of ``llm`` agents (by endpoint and key).
 
-``remote`` and ``router`` agents live in their own modules, imported when first needed; a checkout
-without one of them answers with the fallback and asks for a person (``UnavailableAgent``).
+An agent of a kind this version does not know (a row written by a newer one) answers with the
+fallback and asks for a person (``UnavailableAgent``).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +16,8 @@ import sqlalchemy as sa
 from frontdesk.agents.base import Agent, UnavailableAgent
 from frontdesk.agents.faq import FaqAgent
 from frontdesk.agents.knowledge import KnowledgeIndex
+from frontdesk.agents.remote import RemoteAgent
+from frontdesk.agents.router import RouterAgent
 from frontdesk.model.config import FaqAgentSettings
 from frontdesk.model.routing import AgentInfo, TenantInfo
 from frontdesk.security.ssrf import AllowList, guard_transport
@@ -83,17 +84,13 @@ class AgentRegistry:
 
             return LlmAgent(rt, agent, tenant, redactor=Redactor(rt.secrets.derive("pii")))
         if agent.kind == "remote":
-            remote = _optional("frontdesk.agents.remote", "RemoteAgent")
-            if remote is not None:
-                return remote(rt, agent)
+            return RemoteAgent(rt, agent)
         if agent.kind == "router":
-            router = _optional("frontdesk.agents.router", "RouterAgent")
-            if router is not None:
 
-                async def build(info: AgentInfo) -> Agent:
-                    return await self.build(rt, info, tenant)
+            async def build(info: AgentInfo) -> Agent:
+                return await self.build(rt, info, tenant)
 
-                return router(rt, agent, build)
+            return RouterAgent(rt, agent, build)
         fallback = agent.config.get("fallback_text") or FaqAgentSettings().fallback_text
         return UnavailableAgent(agent.kind, fallback)
 
@@ -102,13 +99,3 @@ class AgentRegistry:
         http, self._http = self._http, None
         if http is not None:
             await http.aclose()
-
-
-def _optional(module: str, name: str) -> Any:
-    """``module.name``, or None while that module is not part of this checkout."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise  # the module is there but something it imports is not: a real error
-        return None
