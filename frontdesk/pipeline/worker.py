@@ -16,6 +16,7 @@ import structlog
 from frontdesk.model import backoff
 from frontdesk.pipeline.deps import TurnDeps
 from frontdesk.pipeline.queue.base import Job
+from frontdesk.pipeline.turn import give_up, process
 from frontdesk.store.db import utcnow
 
 log = structlog.get_logger(__name__)
@@ -97,8 +98,6 @@ class WorkerPool:
                     await asyncio.wait_for(queue.wakeup.wait(), poll)
 
     async def _work(self) -> None:
-        from frontdesk.pipeline.turn import give_up, process
-
         settings = self.deps.settings
         while True:
             job = await self._jobs.get()
