@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import httpx
+import httpx2
 from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models import Model, ModelRequestParameters
@@ -78,7 +79,7 @@ def client_key(settings: LlmAgentSettings, key: str | None) -> tuple:
     )
 
 
-def build_model(settings: LlmAgentSettings, key: str | None, http: httpx.AsyncClient) -> Model:
+def build_model(settings: LlmAgentSettings, key: str | None, http: httpx2.AsyncClient) -> Model:
     """A Chat Completions model for ``settings`` (Azure OpenAI when ``azure`` is set) on ``http``'s pool."""
     azure = settings.azure
     if azure is not None:
