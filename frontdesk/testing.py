@@ -71,7 +71,7 @@ class FakeAdapter(ChannelAdapter):
     webhook_content_types: ClassVar[tuple[str, ...]] = ("application/json",)
 
     def __init__(self, provider: str = "fake") -> None:
-        self.provider = provider  # type: ignore[misc]  # an instance may stand in for any provider
+        setattr(self, "provider", provider)  # noqa: B010  # per instance: it may stand in for any provider
         self.sent: list[Sent] = []
         self._failures: list[DeliveryError] = []
         self._ids = itertools.count(1)

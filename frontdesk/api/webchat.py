@@ -82,7 +82,7 @@ def _signer(request: Request) -> SessionSigner:
 
 
 @functools.lru_cache(maxsize=8)
-def _parsed_limit(text: str):  # type: ignore[no-untyped-def]
+def _parsed_limit(text: str):
     return parse_limit(text)
 
 
