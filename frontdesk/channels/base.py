@@ -1,9 +1,10 @@
 """The channel adapter contract: one adapter per provider, holding no state of its own.
 
 An adapter answers provider handshakes, says which channel a webhook is for, verifies the
-provider's proof (signature or shared secret), parses the payload into normalized events, and
-sends outbound messages. Every provider base URL comes from the channel's ``settings.api_base_url``
-so tests can point adapters at fake provider servers on 127.0.0.1.
+provider's proof (signature or shared secret), parses the payload into normalized events, sends
+outbound messages, and says what each channel carries (``capabilities``). Every provider base
+URL comes from the channel's ``settings.api_base_url`` so tests can point adapters at fake
+provider servers on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.responses import Response
 
+from frontdesk.channels.capabilities import Capabilities, for_channel_type
 from frontdesk.errors import NotFound
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.pipeline.cache import ChannelInfo
@@ -60,6 +62,10 @@ class ChannelAdapter(ABC):
     webhook_content_types: ClassVar[tuple[str, ...]] = ()
     # Headers carrying the provider's proof: a webhook with two different values of one is refused.
     signature_headers: ClassVar[tuple[str, ...]] = ()
+
+    def capabilities(self, channel: ChannelInfo) -> Capabilities:
+        """What ``channel`` carries through this provider: limits, buttons, markup, send rate, segments."""
+        return for_channel_type(channel.channel_type)
 
     def handshake(self, req: RawRequest, channels: list[ChannelInfo]) -> Response | None:
         """Answer a provider's subscription check (GET challenge, Event Grid validation), if this is one."""

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import math
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -22,6 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from frontdesk.channels import meta_parse
 from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest, json_object
+from frontdesk.channels.capabilities import Capabilities, for_channel_type
 from frontdesk.channels.meta_json import as_dict, as_list, as_str
 from frontdesk.channels.meta_send import messenger_body, whatsapp_body
 from frontdesk.errors import DeliveryError, InvalidSignature, NotFound, PermanentDelivery, RetryableDelivery
@@ -35,6 +37,8 @@ SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 RETRYABLE_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80007, 130429, 131016, 131048, 131056})
 AUTH_CODES = frozenset({102, 190})
 MESSAGING_TYPES = ("messenger", "instagram")
+# WhatsApp Cloud API: 80 messages/s per business number by default (Messenger and Instagram alike).
+SEND_RATE = 80.0
 META_DOMAINS = ("fbsbx.com", "facebook.com", "fbcdn.net", "whatsapp.net", "whatsapp.com")
 
 
@@ -46,6 +50,9 @@ class MetaAdapter(ChannelAdapter):
     # Meta posts every webhook as JSON (Graph API webhooks: "Content-Type: application/json").
     webhook_content_types: ClassVar[tuple[str, ...]] = ("application/json",)
     signature_headers: ClassVar[tuple[str, ...]] = ("x-hub-signature-256",)
+
+    def capabilities(self, channel: ChannelInfo) -> Capabilities:
+        return replace(for_channel_type(channel.channel_type), send_rate=SEND_RATE)
 
     # Verify tokens are credentials, which ChannelInfo does not carry: callers pass them alongside.
     def handshake(  # type: ignore[override]

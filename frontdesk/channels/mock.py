@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest
+from frontdesk.channels.capabilities import Capabilities
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.pipeline.cache import ChannelInfo
 from frontdesk.store.channel_tables import mock_sends
@@ -31,6 +32,9 @@ class MockSender(ChannelAdapter):
         self.provider = real.provider  # type: ignore[misc]
         self.delivers_in_store = real.delivers_in_store  # type: ignore[misc]
         self.media_domains = real.media_domains  # type: ignore[misc]
+
+    def capabilities(self, channel: ChannelInfo) -> Capabilities:
+        return self.real.capabilities(channel)
 
     def handshake(self, req: RawRequest, channels: list) -> Any:  # type: ignore[override]
         return self.real.handshake(req, channels)

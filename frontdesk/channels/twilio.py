@@ -18,8 +18,9 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 import httpx
 
-from frontdesk.channels import twilio_parse
+from frontdesk.channels import twilio_parse, twilio_send
 from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest, json_object, origin
+from frontdesk.channels.capabilities import Capabilities
 from frontdesk.channels.twilio_parse import CallEvent, header, is_json
 from frontdesk.channels.twilio_send import account, delivery_error, message_form
 from frontdesk.errors import InvalidSignature, NotFound, RetryableDelivery
@@ -64,6 +65,9 @@ class TwilioAdapter(ChannelAdapter):
     def __init__(self, public_url: str = "") -> None:
         # FRONTDESK_PUBLIC_URL: where Twilio posts delivery statuses back to us.
         self.public_url = public_url.rstrip("/")
+
+    def capabilities(self, channel: ChannelInfo) -> Capabilities:
+        return twilio_send.capabilities(channel)
 
     def routing_keys(self, req: RawRequest) -> list[str]:
         return twilio_parse.routing_keys(req)

@@ -1,4 +1,5 @@
-"""Twilio sends: the form posted to the Messages resource, and what a refusal means.
+"""Twilio sends: what a channel carries, the form posted to the Messages resource, and what a
+refusal means.
 
 The form says who sends (a number, or a Messaging Service) and what: text and media, or once
 WhatsApp's 24-hour window has closed, the channel's re-engagement template. A refusal is
@@ -9,6 +10,7 @@ classified as retryable, permanent, or needing a person to fix the channel. The 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -17,6 +19,7 @@ import httpx
 
 from frontdesk.channels.base import json_object
 from frontdesk.channels.bsuid_sends import require_phone_for, require_whatsapp
+from frontdesk.channels.capabilities import Capabilities, for_channel_type
 from frontdesk.channels.twilio_parse import ERROR_TITLES, WHATSAPP_PREFIX, address
 from frontdesk.errors import PermanentDelivery, RetryableDelivery
 from frontdesk.model.bsuid import is_bsuid
@@ -27,6 +30,31 @@ WHATSAPP_WINDOW = timedelta(hours=24)
 RETRYABLE_CODES = frozenset({20429, 30001, 63018})  # too many requests, queue overflow, WhatsApp rate
 # Account or sender misconfiguration: retrying cannot help, a person has to fix the channel.
 ATTENTION_CODES = frozenset({20003, 21606, 63007})
+
+# Twilio caps every Programmable Messaging body, WhatsApp included, at 1600 characters (error 21617).
+BODY_LIMIT = 1600
+# Twilio's documented defaults: US/Canada long codes 1 segment/s, toll-free 3/s, short codes 100/s.
+_TOLL_FREE_NANP = frozenset({"800", "833", "844", "855", "866", "877", "888"})
+_WHATSAPP_RATE = 10.0
+
+
+def capabilities(channel: ChannelInfo) -> Capabilities:
+    """What ``channel`` carries through Twilio: WhatsApp buttons only in pre-approved templates, not in
+    free-form replies; SMS paced by the kind of number that sends."""
+    carried = for_channel_type(channel.channel_type)
+    if channel.channel_type == "whatsapp":
+        return replace(carried, text_limit=BODY_LIMIT, buttons=None, send_rate=_WHATSAPP_RATE)
+    if channel.channel_type == "sms":
+        return replace(carried, send_rate=_sms_rate(channel.phone_number or ""))
+    return carried
+
+
+def _sms_rate(number: str) -> float:
+    if number.isdigit() and 5 <= len(number) <= 6:
+        return 100.0  # a short code
+    if number.startswith("+1") and number[2:5] in _TOLL_FREE_NANP:
+        return 3.0
+    return 1.0
 
 
 def message_form(msg: OutboundMessage, channel: ChannelInfo, public_url: str) -> dict[str, str]:

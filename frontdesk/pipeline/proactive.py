@@ -36,7 +36,7 @@ async def queue_message(
     The same ``idempotency_key`` again returns the first message instead of sending twice.
     """
     key = f"proactive:{idempotency_key or uuid.uuid4().hex}"
-    parts = render(text, channel.channel_type, channel.provider) or [text]
+    parts = render(text, rt.adapters.get(channel.provider).capabilities(channel)) or [text]
 
     def write(conn: Connection) -> Queued:
         existing = conn.execute(

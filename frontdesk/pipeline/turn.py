@@ -155,13 +155,13 @@ async def _turn(rt, job: Job, worker_id: str, conv: Any, channel: Any, adapter: 
         recorder.finish(reply, flag)
     in_store = adapter.delivers_in_store
     # Formatted and split here, not at send time: each part is its own row with its own
-    # idempotency key, so a part that failed is retried without sending the others again.
+    # idempotency key, so a part that failed is retried without sending the others again. By the
+    # channel's own adapter, also for a simulated conversation: it shows what the channel would.
+    capabilities = rt.adapters.get(channel.provider).capabilities(channel)
     parts = [
         part
         for i, text in enumerate(texts)
-        for part in render_reply(
-            text, buttons if i == len(texts) - 1 else (), channel.channel_type, channel.provider
-        )
+        for part in render_reply(text, buttons if i == len(texts) - 1 else (), capabilities)
     ]
     texts = [text for text, _ in parts]
     now = utcnow()
