@@ -10,6 +10,7 @@ provider servers on 127.0.0.1.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -22,6 +23,9 @@ from frontdesk.errors import NotFound
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.pipeline.cache import ChannelInfo
 from frontdesk.security.ssrf import BlockedDestination
+
+# An active channel of the provider with its credentials, as a handshake checks them.
+Candidate = tuple[ChannelInfo, dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +71,12 @@ class ChannelAdapter(ABC):
         """What ``channel`` carries through this provider: limits, buttons, markup, send rate, segments."""
         return for_channel_type(channel.channel_type)
 
-    def handshake(self, req: RawRequest, channels: list[ChannelInfo]) -> Response | None:
-        """Answer a provider's subscription check (GET challenge, Event Grid validation), if this is one."""
+    def handshake(self, req: RawRequest, channels: Sequence[Candidate]) -> Response | None:
+        """Answer a provider's subscription check (GET challenge, Event Grid validation), if this is one.
+
+        ``channels`` are the provider's active channels, each with its credentials (verify tokens
+        are credentials, which ChannelInfo does not carry).
+        """
         return None
 
     def routing_keys(self, req: RawRequest) -> list[str]:

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -22,7 +23,7 @@ import httpx
 from starlette.responses import PlainTextResponse, Response
 
 from frontdesk.channels import meta_parse
-from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest, json_object
+from frontdesk.channels.base import Candidate, ChannelAdapter, MediaSource, RawRequest, json_object
 from frontdesk.channels.capabilities import Capabilities, for_channel_type
 from frontdesk.channels.meta_json import as_dict, as_list, as_str
 from frontdesk.channels.meta_send import messenger_body, whatsapp_body
@@ -54,16 +55,17 @@ class MetaAdapter(ChannelAdapter):
     def capabilities(self, channel: ChannelInfo) -> Capabilities:
         return replace(for_channel_type(channel.channel_type), send_rate=SEND_RATE)
 
-    # Verify tokens are credentials, which ChannelInfo does not carry: callers pass them alongside.
-    def handshake(  # type: ignore[override]
-        self, req: RawRequest, channels: list[tuple[ChannelInfo, dict[str, Any]]]
-    ) -> Response | None:
+    def handshake(self, req: RawRequest, channels: Sequence[Candidate]) -> Response | None:
         """Answer Meta's subscription check: echo ``hub.challenge`` when the verify token is a channel's."""
         if req.method.upper() != "GET":
             return None
         mode, token, challenge = (_query(req, name) for name in ("mode", "verify_token", "challenge"))
-        known = mode == "subscribe" and token and challenge
-        if known and any(_token_matches(token, info, credentials) for info, credentials in channels):
+        if (
+            mode == "subscribe"
+            and token
+            and challenge
+            and any(_token_matches(token, info, credentials) for info, credentials in channels)
+        ):
             return PlainTextResponse(challenge)
         return PlainTextResponse(
             "Meta webhook verification failed: hub.mode must be 'subscribe' and hub.verify_token the "

@@ -9,13 +9,15 @@ again (its first sender died before recording the outcome) is recorded once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from starlette.responses import Response
 
-from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest
+from frontdesk.channels.base import Candidate, ChannelAdapter, MediaSource, RawRequest
 from frontdesk.channels.capabilities import Capabilities
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.pipeline.cache import ChannelInfo
@@ -36,7 +38,7 @@ class MockSender(ChannelAdapter):
     def capabilities(self, channel: ChannelInfo) -> Capabilities:
         return self.real.capabilities(channel)
 
-    def handshake(self, req: RawRequest, channels: list) -> Any:  # type: ignore[override]
+    def handshake(self, req: RawRequest, channels: Sequence[Candidate]) -> Response | None:
         return self.real.handshake(req, channels)
 
     def routing_keys(self, req: RawRequest) -> list[str]:
