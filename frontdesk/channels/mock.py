@@ -50,7 +50,7 @@ class MockSender(ChannelAdapter):
     def parse(self, req: RawRequest, channel: ChannelInfo) -> list[InboundEvent]:
         return self.real.parse(req, channel)
 
-    def __getattr__(self, name: str) -> Any:  # provider extras such as Twilio's parse_call
+    def __getattr__(self, name: str) -> Any:  # the real adapter's own attributes (its public_url…)
         return getattr(self.real, name)
 
     async def send(

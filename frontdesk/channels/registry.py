@@ -10,7 +10,9 @@ from frontdesk.channels.meta import MetaAdapter
 from frontdesk.channels.mock import MockSender
 from frontdesk.channels.twilio import TwilioAdapter
 from frontdesk.channels.unsupported import UnsupportedAdapter
+from frontdesk.channels.voice import VoiceAdapter
 from frontdesk.channels.webchat import WebchatAdapter
+from frontdesk.errors import NotFound
 from frontdesk.store.db import Database
 
 
@@ -35,6 +37,14 @@ class AdapterRegistry:
 
     def get(self, provider: str) -> ChannelAdapter:
         return self._adapters.get(provider) or UnsupportedAdapter(provider)
+
+    def voice(self, provider: str) -> VoiceAdapter:
+        """The adapter answering ``provider``'s calls; in mock mode the real one (a call sends nothing)."""
+        adapter = self.get(provider)
+        real = adapter.real if isinstance(adapter, MockSender) else adapter
+        if not isinstance(real, VoiceAdapter):
+            raise NotFound(f"provider {provider!r} carries no calls in this version")
+        return real
 
     def available(self, provider: str) -> bool:
         return provider in self._adapters
