@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -28,6 +25,7 @@ from frontdesk.channels.capabilities import Capabilities, for_channel_type
 from frontdesk.channels.meta_json import as_dict, as_list, as_str
 from frontdesk.channels.meta_send import messenger_body, whatsapp_body
 from frontdesk.errors import DeliveryError, InvalidSignature, NotFound, PermanentDelivery, RetryableDelivery
+from frontdesk.model.http import retry_after
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.pipeline.cache import ChannelInfo
 
@@ -244,7 +242,7 @@ def classify(response: httpx.Response) -> DeliveryError:
             needs_attention=True,
         )
     if code in RETRYABLE_CODES or status >= 500 or status == 429 or error.get("is_transient") is True:
-        return RetryableDelivery(message, provider_code=provider_code, retry_after=_retry_after(response))
+        return RetryableDelivery(message, provider_code=provider_code, retry_after=retry_after(response))
     return PermanentDelivery(message, provider_code=provider_code)
 
 
@@ -256,22 +254,6 @@ def _describe(response: httpx.Response, error: dict[str, Any]) -> str:
     details = as_dict(error.get("error_data")).get("details")
     suffix = f" ({details})" if isinstance(details, str) and details else ""
     return f"Graph API HTTP {response.status_code}: {text}{suffix}"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        when = when if when.tzinfo else when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _sent_id(data: dict[str, Any]) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ from frontdesk.channels.capabilities import Capabilities, for_channel_type
 from frontdesk.channels.twilio_parse import ERROR_TITLES, WHATSAPP_PREFIX, address
 from frontdesk.errors import PermanentDelivery, RetryableDelivery
 from frontdesk.model.bsuid import is_bsuid
+from frontdesk.model.http import retry_after
 from frontdesk.model.messages import OutboundMessage
 from frontdesk.pipeline.cache import ChannelInfo
 
@@ -102,7 +102,7 @@ def delivery_error(resp: httpx.Response) -> PermanentDelivery | RetryableDeliver
     if resp.status_code == 401 or code in ATTENTION_CODES:
         return PermanentDelivery(message, provider_code=provider_code, needs_attention=True)
     if resp.status_code == 429 or resp.status_code >= 500 or code in RETRYABLE_CODES:
-        return RetryableDelivery(message, provider_code=provider_code, retry_after=_retry_after(resp))
+        return RetryableDelivery(message, provider_code=provider_code, retry_after=retry_after(resp))
     return PermanentDelivery(message, provider_code=provider_code)
 
 
@@ -150,20 +150,3 @@ def _outside_window(last_inbound_at: datetime | None) -> bool:
 def _on_channel(number: str | None, whatsapp: bool) -> str:
     plain = address(number or "")
     return WHATSAPP_PREFIX + plain if whatsapp else plain
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
