@@ -40,6 +40,8 @@ MESSAGING_TYPES = ("messenger", "instagram")
 SEND_RATE = 80.0
 META_DOMAINS = ("fbsbx.com", "facebook.com", "fbcdn.net", "whatsapp.net", "whatsapp.com")
 
+_CARRIED = {t: replace(for_channel_type(t), send_rate=SEND_RATE) for t in ("whatsapp", *MESSAGING_TYPES)}
+
 
 class MetaAdapter(ChannelAdapter):
     provider: ClassVar[str] = "meta"
@@ -51,7 +53,9 @@ class MetaAdapter(ChannelAdapter):
     signature_headers: ClassVar[tuple[str, ...]] = ("x-hub-signature-256",)
 
     def capabilities(self, channel: ChannelInfo) -> Capabilities:
-        return replace(for_channel_type(channel.channel_type), send_rate=SEND_RATE)
+        return _CARRIED.get(channel.channel_type) or replace(
+            for_channel_type(channel.channel_type), send_rate=SEND_RATE
+        )
 
     def handshake(self, req: RawRequest, channels: Sequence[Candidate]) -> Response | None:
         """Answer Meta's subscription check: echo ``hub.challenge`` when the verify token is a channel's."""

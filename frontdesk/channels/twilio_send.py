@@ -31,30 +31,31 @@ RETRYABLE_CODES = frozenset({20429, 30001, 63018})  # too many requests, queue o
 # Account or sender misconfiguration: retrying cannot help, a person has to fix the channel.
 ATTENTION_CODES = frozenset({20003, 21606, 63007})
 
-# Twilio caps every Programmable Messaging body, WhatsApp included, at 1600 characters (error 21617).
-BODY_LIMIT = 1600
+# Twilio caps every Programmable Messaging body, WhatsApp included, at 1600 characters (error 21617),
+# and carries WhatsApp buttons only inside pre-approved templates, not in free-form replies.
+_WHATSAPP = replace(for_channel_type("whatsapp"), text_limit=1600, buttons=None, send_rate=10.0)
 # Twilio's documented defaults: US/Canada long codes 1 segment/s, toll-free 3/s, short codes 100/s.
 _TOLL_FREE_NANP = frozenset({"800", "833", "844", "855", "866", "877", "888"})
-_WHATSAPP_RATE = 10.0
+_LONG_CODE, _TOLL_FREE, _SHORT_CODE = (
+    replace(for_channel_type("sms"), send_rate=r) for r in (1.0, 3.0, 100.0)
+)
 
 
 def capabilities(channel: ChannelInfo) -> Capabilities:
-    """What ``channel`` carries through Twilio: WhatsApp buttons only in pre-approved templates, not in
-    free-form replies; SMS paced by the kind of number that sends."""
-    carried = for_channel_type(channel.channel_type)
+    """What ``channel`` carries through Twilio; SMS is paced by the kind of number that sends."""
     if channel.channel_type == "whatsapp":
-        return replace(carried, text_limit=BODY_LIMIT, buttons=None, send_rate=_WHATSAPP_RATE)
+        return _WHATSAPP
     if channel.channel_type == "sms":
-        return replace(carried, send_rate=_sms_rate(channel.phone_number or ""))
-    return carried
+        return _sms(channel.phone_number or "")
+    return for_channel_type(channel.channel_type)
 
 
-def _sms_rate(number: str) -> float:
+def _sms(number: str) -> Capabilities:
     if number.isdigit() and 5 <= len(number) <= 6:
-        return 100.0  # a short code
+        return _SHORT_CODE
     if number.startswith("+1") and number[2:5] in _TOLL_FREE_NANP:
-        return 3.0
-    return 1.0
+        return _TOLL_FREE
+    return _LONG_CODE
 
 
 def message_form(msg: OutboundMessage, channel: ChannelInfo, public_url: str) -> dict[str, str]:
