@@ -44,6 +44,8 @@ from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RequestUsage
 
+from frontdesk.model.http import retry_after
+
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 10.0  # seconds; a longer wait is the turn's to give up on, not ours to sleep
 FINISH: dict[str, FinishReason] = {
@@ -247,11 +249,8 @@ def _error_body(response: httpx.Response) -> Any:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        wait = float(response.headers.get("retry-after", ""))
-    except ValueError:
-        return None
-    return min(max(wait, 0.0), MAX_RETRY_AFTER)
+    wait = retry_after(response)
+    return min(wait, MAX_RETRY_AFTER) if wait is not None else None
 
 
 def _retry(exc: Exception) -> bool | float:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from frontdesk.channels.base import RawRequest
+from frontdesk.channels.voice import CallEvent
 from frontdesk.errors import BadRequest
 from frontdesk.model.bsuid import bsuid_or_none
 from frontdesk.model.messages import InboundEvent, InboundMessage, StatusUpdate, UnattributedMessage
@@ -50,19 +50,6 @@ ERROR_TITLES = {
     "30008": "Unknown error",
     "63016": "Outside WhatsApp's 24-hour window: only a template can be sent",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class CallEvent:
-    """One voice webhook (call start, <Gather> result, status) as the voice endpoint needs it."""
-
-    call_sid: str
-    from_: str
-    to: str
-    speech_result: str | None
-    confidence: float | None
-    call_status: str
-    digits: str | None
 
 
 def routing_keys(req: RawRequest) -> list[str]:

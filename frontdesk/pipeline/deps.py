@@ -76,9 +76,11 @@ class TurnDeps(SendDeps, AgentDeps, Protocol):
 
 
 class QueueDeps(Protocol):
-    """Proactive sends: write to the outbox and queue the conversation (``pipeline.proactive``)."""
+    """Proactive sends: format, write to the outbox, queue the conversation (``pipeline.proactive``)."""
 
     @property
     def queue(self) -> JobQueue: ...
+    @property
+    def adapters(self) -> AdapterRegistry: ...
     @property
     def store(self) -> Store: ...

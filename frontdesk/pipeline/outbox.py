@@ -23,13 +23,13 @@ import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from frontdesk.channels.base import ChannelAdapter
-from frontdesk.channels.formatting import sms_segments
+from frontdesk.channels.capabilities import Capabilities
 from frontdesk.errors import PermanentDelivery, RetryableDelivery
 from frontdesk.model import backoff
 from frontdesk.model.messages import OutboundMessage
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.deps import SendDeps
-from frontdesk.pipeline.ratelimit import default_rate
+from frontdesk.pipeline.ratelimit import sender_rate
 from frontdesk.store.db import as_utc, utcnow
 
 log = structlog.get_logger(__name__)
@@ -53,6 +53,7 @@ async def deliver(
     rows, last_inbound_at = await deps.store.outbox.queued(conversation_id)
     settings = deps.settings
     credentials = deps.cache.credentials(channel) if rows else {}
+    capabilities = adapter.capabilities(channel)
     for row in rows:
         due = as_utc(row.next_attempt_at)
         if due is not None and due > utcnow():
@@ -82,7 +83,9 @@ async def deliver(
         )
         # Paced per sender before the claim, so a long wait never outlives the claim's lease.
         await deps.send_limiter.wait(
-            f"{channel.provider}:{channel.routing_key}", _rate(channel), _cost(channel, row.text)
+            f"{channel.provider}:{channel.routing_key}",
+            _rate(channel, capabilities),
+            _cost(capabilities, row.text),
         )
         if not await _claim(deps, row, attempt, flag):
             return None  # another worker is sending it (and the ones after it)
@@ -213,14 +216,13 @@ def _log_outcome(message_id: int, channel: ChannelInfo, values: dict[str, Any], 
         log.info("send will be retried", message_id=message_id, attempt=attempt, at=at)
 
 
-def _rate(channel: ChannelInfo) -> float:
+def _rate(channel: ChannelInfo, capabilities: Capabilities) -> float:
     try:
-        return default_rate(channel.channel_type, channel.provider, channel.phone_number, channel.settings)
+        return sender_rate(capabilities.send_rate, channel.settings)
     except ValueError:  # a bad max_mps is reported by validation; meanwhile use the provider's default
-        settings = {k: v for k, v in channel.settings.items() if k != "max_mps"}
-        return default_rate(channel.channel_type, channel.provider, channel.phone_number, settings)
+        return capabilities.send_rate
 
 
-def _cost(channel: ChannelInfo, text: str) -> int:
+def _cost(capabilities: Capabilities, text: str) -> int:
     """SMS throughput is counted in segments; everything else in messages."""
-    return sms_segments(text) if channel.channel_type == "sms" else 1
+    return capabilities.segments.count(text) if capabilities.segments is not None else 1

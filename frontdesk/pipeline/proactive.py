@@ -23,7 +23,7 @@ async def queue_message(
 
     The same ``idempotency_key`` again returns the first message instead of sending twice.
     """
-    parts = render(text, channel.channel_type, channel.provider) or [text]
+    parts = render(text, deps.adapters.get(channel.provider).capabilities(channel)) or [text]
     queued = await deps.store.outbox.queue_proactive(
         channel, to, parts, payload=payload, idempotency_key=idempotency_key, enqueue=deps.queue.enqueue
     )

@@ -15,6 +15,7 @@ event goes. A failure of the database itself (unreachable, timed out) is no refu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from frontdesk.model.messages import InboundEvent, InboundMessage, StatusUpdate,
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.admission import refusal
 from frontdesk.pipeline.deps import ReceiveDeps
+from frontdesk.pipeline.ingest import Ingested
 from frontdesk.store.db import utcnow
 
 log = structlog.get_logger(__name__)
@@ -45,6 +47,8 @@ class Receipt:
     unattributed: int = 0  # messages naming no sender, kept apart (ingest.unattributed)
     unknown_keys: list[str] = field(default_factory=list)
     refused: list[dict[str, str]] = field(default_factory=list)  # {"provider_message_id", "reason"}
+    # Every message stored or found already stored, for a caller answering it at once (a call).
+    ingested: list[Ingested] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -79,33 +83,49 @@ async def route(
     return found, unknown
 
 
-async def receive(deps: ReceiveDeps, adapter: ChannelAdapter, raw: RawRequest) -> Receipt:
+async def verified(
+    deps: ReceiveDeps, adapter: ChannelAdapter, raw: RawRequest
+) -> tuple[list[ChannelInfo], list[str]]:
+    """``route``, once every channel found has verified the webhook (fail closed)."""
     channels, unknown = await route(deps, adapter, raw)
     for channel in channels:
         adapter.verify(raw, channel, deps.cache.credentials(channel))
+    return channels, unknown
+
+
+async def receive(deps: ReceiveDeps, adapter: ChannelAdapter, raw: RawRequest) -> Receipt:
+    channels, unknown = await verified(deps, adapter, raw)
     receipt = Receipt(channels=[c.channel_id for c in channels], unknown_keys=unknown)
     if unknown:
         log.warning("webhook names unknown channels", provider=adapter.provider, routing_keys=unknown)
+    for channel in channels:
+        await store(deps, channel, adapter.parse(raw, channel), receipt)
+    return receipt
+
+
+async def store(
+    deps: ReceiveDeps, channel: ChannelInfo, events: Iterable[InboundEvent], receipt: Receipt
+) -> None:
+    """Store the events a verified webhook carries for ``channel``, each on its own (see above)."""
     now = utcnow()
     days = deps.settings.webhook_max_age_days
     max_age = timedelta(days=days) if days else None
-    for channel in channels:
-        for event in adapter.parse(raw, channel):
-            reason = refusal(event, now, max_age)
-            if reason is None:
-                try:
-                    await _ingest(deps, channel, event, receipt)
-                except DataError as exc:  # this event's values, not the database, are the problem
-                    reason = "the database refused a value: " + str(exc.orig).strip().split("\n")[0]
-            if reason is not None:
-                await _refuse(deps, channel, event, reason, receipt)
-        await deps.channel_health.inbound(channel)
-    return receipt
+    for event in events:
+        reason = refusal(event, now, max_age)
+        if reason is None:
+            try:
+                await _ingest(deps, channel, event, receipt)
+            except DataError as exc:  # this event's values, not the database, are the problem
+                reason = "the database refused a value: " + str(exc.orig).strip().split("\n")[0]
+        if reason is not None:
+            await _refuse(deps, channel, event, reason, receipt)
+    await deps.channel_health.inbound(channel)
 
 
 async def _ingest(deps: ReceiveDeps, channel: ChannelInfo, event: InboundEvent, receipt: Receipt) -> None:
     if isinstance(event, InboundMessage):
         result = await deps.ingest.message(channel, event)
+        receipt.ingested.append(result)
         if result.duplicate:
             receipt.duplicates += 1
         else:

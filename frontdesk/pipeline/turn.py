@@ -18,6 +18,7 @@ from sqlalchemy import Row
 
 from frontdesk.agents import runs
 from frontdesk.channels.base import ChannelAdapter
+from frontdesk.channels.capabilities import Capabilities
 from frontdesk.channels.formatting import render_reply
 from frontdesk.errors import Superseded
 from frontdesk.model.config import FaqAgentSettings
@@ -75,7 +76,10 @@ async def _turn(
     decision = await _decide(deps, conv, channel, agent_info, pending)
     if decision is None:
         return False  # held: answered when the agent is resumed (requeue_unanswered)
-    answer = _answer(conv, channel, adapter, pending, agent_info, decision)
+    # Formatted by the channel's own adapter, also for a simulated conversation: it shows what the
+    # channel would.
+    capabilities = deps.adapters.get(channel.provider).capabilities(channel)
+    answer = _answer(conv, adapter, capabilities, pending, agent_info, decision)
     complete = (lambda conn: deps.queue.complete_in(conn, job, worker_id)) if answer.delivered else None
     try:
         await deps.store.conversations.write_turn(answer, complete)
@@ -157,10 +161,10 @@ def _turn_id(conv: TurnConversation, pending: Sequence[Row]) -> str:
 
 def _answer(
     conv: TurnConversation,
-    channel: Any,
-    adapter: Any,
+    adapter: ChannelAdapter,
+    capabilities: Capabilities,
     pending: Sequence[Row],
-    agent_info: Any,
+    agent_info: AgentInfo | None,
     decision: Decision,
 ) -> TurnAnswer:
     texts = decision.texts
@@ -169,11 +173,9 @@ def _answer(
     parts = [
         part
         for i, text in enumerate(texts)
-        for part in render_reply(
-            text, decision.buttons if i == len(texts) - 1 else (), channel.channel_type, channel.provider
-        )
+        for part in render_reply(text, decision.buttons if i == len(texts) - 1 else (), capabilities)
     ]
-    new_agent = agent_info is not None and agent_info.agent_id != conv.agent_id
+    moved_to = agent_info.agent_id if agent_info and agent_info.agent_id != conv.agent_id else None
     return TurnAnswer(
         conversation=conv,
         turn_id=_turn_id(conv, pending),
@@ -181,7 +183,7 @@ def _answer(
         replies=parts,
         delivered=adapter.delivers_in_store,
         at=utcnow(),
-        agent_id=agent_info.agent_id if new_agent else None,
+        agent_id=moved_to,
         needs_human=decision.flag,
         run=decision.run,
     )
