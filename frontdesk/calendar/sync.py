@@ -34,7 +34,7 @@ from frontdesk.calendar.times import zone
 from frontdesk.config.tenant_secrets import for_use
 from frontdesk.errors import ConfigError, SyncFailed
 from frontdesk.model.backoff import delay
-from frontdesk.model.routing import TenantInfo
+from frontdesk.model.routing import TenantLookup
 from frontdesk.security.secrets import SecretBox
 from frontdesk.settings import Settings
 from frontdesk.store.calendar_tables import calendar_appointments, calendar_busy
@@ -78,10 +78,6 @@ class CalendarDeps(Protocol):
     def outbound(self) -> httpx.AsyncClient:
         """The guarded client: calendar URLs are the tenant's."""
         ...
-
-
-class TenantLookup(Protocol):
-    async def tenant(self, tenant_id: str) -> TenantInfo | None: ...
 
 
 class CalendarSync:
