@@ -72,7 +72,8 @@ def parse_events(req: RawRequest) -> list[InboundEvent]:
     status = _status_of(fields)
     if status:
         return _status_update(sid, status, fields)
-    if not (fields.get("From", "").strip() or bsuid_or_none(fields.get("ExternalUserId"))):
+    # "whatsapp:" with nothing after it names no one either.
+    if not (address(fields.get("From", "")) or bsuid_or_none(fields.get("ExternalUserId"))):
         # No conversation to put it in, but Twilio will not send it again: keep it on its own.
         return [UnattributedMessage(sid, "the message names no sender (no From)", dict(fields))]
     return [_message(sid, fields)]
