@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends
 
 from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
 from frontdesk.api.pagination import Page, pagination
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
-from frontdesk.store.channel_tables import unattributed_messages
+from frontdesk.store import unattributed
 from frontdesk.store.db import as_utc
 
 router = APIRouter(prefix="/api/v1/unattributed-messages", tags=["conversations"])
-u = unattributed_messages.c
 
 
 @router.get("", summary="Inbound messages that named no sender, kept raw with the reason")
@@ -27,23 +25,13 @@ async def list_unattributed(
     principal: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    tenant = scope_tenant(principal, tenant_id)
-    filters = [
-        column == value for column, value in ((u.tenant_id, tenant), (u.channel_id, channel_id)) if value
-    ]
-    async with rt.db.read() as conn:
-        total = (
-            await conn.execute(sa.select(sa.func.count()).select_from(unattributed_messages).where(*filters))
-        ).scalar()
-        rows = (
-            await conn.execute(
-                sa.select(unattributed_messages)
-                .where(*filters)
-                .order_by(u.id.desc())
-                .offset(pg.skip)
-                .limit(pg.limit)
-            )
-        ).all()
+    total, rows = await unattributed.page(
+        rt.db,
+        tenant_id=scope_tenant(principal, tenant_id),
+        channel_id=channel_id,
+        skip=pg.skip,
+        limit=pg.limit,
+    )
     items = [
         {
             "id": r.id,

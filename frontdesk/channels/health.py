@@ -1,4 +1,5 @@
-"""Each channel's last inbound and last send outcome, for health and validation.
+"""Each channel's last inbound and last send outcome, for health and validation (``store.channel_health``
+reads them back).
 
 Written on the hot path, so inbound times are written at most every ``interval`` seconds per
 channel, and send outcomes only when they change (or after ``interval``): a channel receiving
@@ -8,8 +9,6 @@ thousands of webhooks a second costs one small upsert every few seconds.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -17,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.store import channel_health
-from frontdesk.store.db import Database, as_utc, utcnow
+from frontdesk.store.db import Database, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -75,51 +74,3 @@ class ChannelHealth:
         except Exception:
             # Health is a report, never a reason to fail the send or the webhook it describes.
             log.warning("channel health not recorded", channel_id=channel.channel_id, exc_info=True)
-
-
-async def report(
-    db: Database, tenant_id: str | None = None, visible: Callable[[str], bool] | None = None
-) -> dict[str, dict[str, Any]]:
-    """channel id → its health, for the channels that have any (of one tenant, or those visible)."""
-    rows = await channel_health.rows(db, tenant_id)
-    return {r.channel_id: _public(r) for r in rows if visible is None or visible(r.tenant_id)}
-
-
-async def annotate(
-    db: Database, validation: dict[str, Any], tenant_id: str | None, visible: Callable[[str], bool]
-) -> dict[str, Any]:
-    """Add each channel's last inbound and send outcome to a validation report, and warn about
-    channels whose provider refused their credentials."""
-    channels = await report(db, tenant_id, visible)
-    validation["channels"] = channels
-    for channel_id, health in channels.items():
-        if health["needs_attention"]:
-            validation["warnings"].append(
-                {
-                    "code": "channel_needs_attention",
-                    "message": f"Channel '{channel_id}' needs attention: {health['attention_reason']}",
-                    "object_type": "channel",
-                    "object_id": channel_id,
-                }
-            )
-    return validation
-
-
-def _iso(value: datetime | None) -> str | None:
-    value = as_utc(value)
-    return value.isoformat() if value else None
-
-
-def _public(row: Any) -> dict[str, Any]:
-    return {
-        "last_inbound_at": _iso(row.last_inbound_at),
-        "last_send_at": _iso(row.last_send_at),
-        "last_send_status": row.last_send_status,
-        "last_send_error": row.last_send_error,
-        "last_send_code": row.last_send_code,
-        "needs_attention": bool(row.needs_attention),
-        "attention_reason": row.attention_reason,
-        # Stored raw instead of dropped (pipeline.ingest): unreadable, or naming no sender.
-        "unsupported_messages": row.unsupported_count or 0,
-        "unattributed_messages": row.unattributed_count or 0,
-    }

@@ -29,6 +29,7 @@ from frontdesk.model.phone import normalize_e164
 from frontdesk.security.secrets import SecretBox
 from frontdesk.security.ssrf import AllowList
 from frontdesk.security.tokens import SYSTEM, Principal
+from frontdesk.store import channel_health
 from frontdesk.store.db import Database
 from frontdesk.store.tables import mappings
 
@@ -165,9 +166,7 @@ class ConfigService:
             knowledge=counts,
             extra_errors=rules.stored_errors(snap),
         )
-        from frontdesk.channels.health import annotate
-
-        return await annotate(self.db, report, tenant, principal.can_see)
+        return await channel_health.annotate(self.db, report, tenant, principal.can_see)
 
     async def stats(self, tenant_id: str | None = None, *, principal: Principal = SYSTEM) -> dict[str, Any]:
         """Counts by kind/status/type/provider, and the active routes (mappings of active channels)."""
