@@ -3,6 +3,7 @@ carried that Frontdesk kept raw instead of dropping, with why (``pipeline.ingest
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -15,6 +16,11 @@ from frontdesk.store import unattributed
 from frontdesk.store.db import as_utc
 
 router = APIRouter(prefix="/api/v1/unattributed-messages", tags=["conversations"])
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = as_utc(value)
+    return value.isoformat() if value is not None else None
 
 
 @router.get("", summary="Inbound messages that named no sender, kept raw with the reason")
@@ -40,7 +46,7 @@ async def list_unattributed(
             "provider_message_id": r.provider_message_id,
             "reason": r.reason,
             "payload": r.payload,
-            "created_at": as_utc(r.created_at).isoformat() if r.created_at else None,
+            "created_at": _iso(r.created_at),
         }
         for r in rows
     ]

@@ -47,7 +47,7 @@ INTERRUPTED_TWICE = (
 
 async def deliver(
     rt, conversation_id: str, recipient: str, channel: ChannelInfo, adapter: ChannelAdapter
-) -> datetime | None:  # type: ignore[no-untyped-def]
+) -> datetime | None:
     """Send what is queued; return when to come back for a message waiting to be retried, if any."""
     rows, last_inbound_at = await rt.store.outbox.queued(conversation_id)
     settings = rt.settings
@@ -137,20 +137,20 @@ async def deliver(
     return None
 
 
-async def _claim(rt, row: Any, attempt: int, possible_duplicate: bool) -> bool:  # type: ignore[no-untyped-def]
+async def _claim(rt, row: Any, attempt: int, possible_duplicate: bool) -> bool:
     """→ sending (attempt number ``attempt``), by one sender only."""
     lease = timedelta(seconds=SEND_LEASES * rt.settings.job_lease_seconds)
     return await rt.store.outbox.claim(row, attempt, lease, possible_duplicate)
 
 
-async def _interrupted_for_good(rt, row: Any, reason: str) -> bool:  # type: ignore[no-untyped-def]
+async def _interrupted_for_good(rt, row: Any, reason: str) -> bool:
     done = await rt.store.outbox.dead_unclaimed(row, reason)
     if done:
         log.error("send interrupted for good", message_id=row.id, reason=reason)
     return done
 
 
-async def _record(rt, message_id: int, attempt: int, values: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+async def _record(rt, message_id: int, attempt: int, values: dict[str, Any]) -> None:
     """Commit a send's outcome; while the database does not answer, keep trying here.
 
     Left ``sending``, the row would be taken over after its lease and sent again. Only the claim
@@ -186,7 +186,7 @@ def _database_unavailable(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-async def _health(  # type: ignore[no-untyped-def]
+async def _health(
     rt, channel: ChannelInfo, status: str, error: str | None, code: str | None = None, attention: bool = False
 ) -> None:
     """The channel's last send outcome, after the message's own is committed; best effort."""

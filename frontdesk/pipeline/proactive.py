@@ -10,7 +10,7 @@ from frontdesk.store.outbox import Queued
 
 
 async def queue_message(
-    rt,  # type: ignore[no-untyped-def]
+    rt,
     channel: ChannelInfo,
     to: str,
     text: str,

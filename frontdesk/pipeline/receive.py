@@ -58,7 +58,7 @@ class Receipt:
         }
 
 
-async def route(rt, adapter: ChannelAdapter, raw: RawRequest) -> tuple[list[ChannelInfo], list[str]]:  # type: ignore[no-untyped-def]
+async def route(rt, adapter: ChannelAdapter, raw: RawRequest) -> tuple[list[ChannelInfo], list[str]]:
     """The active channels a webhook is addressed to, and the routing keys no channel has."""
     found: list[ChannelInfo] = []
     unknown: list[str] = []
@@ -76,7 +76,7 @@ async def route(rt, adapter: ChannelAdapter, raw: RawRequest) -> tuple[list[Chan
     return found, unknown
 
 
-async def receive(rt, adapter: ChannelAdapter, raw: RawRequest) -> Receipt:  # type: ignore[no-untyped-def]
+async def receive(rt, adapter: ChannelAdapter, raw: RawRequest) -> Receipt:
     channels, unknown = await route(rt, adapter, raw)
     for channel in channels:
         adapter.verify(raw, channel, rt.cache.credentials(channel))
@@ -100,7 +100,7 @@ async def receive(rt, adapter: ChannelAdapter, raw: RawRequest) -> Receipt:  # t
     return receipt
 
 
-async def _ingest(rt, channel: ChannelInfo, event: InboundEvent, receipt: Receipt) -> None:  # type: ignore[no-untyped-def]
+async def _ingest(rt, channel: ChannelInfo, event: InboundEvent, receipt: Receipt) -> None:
     if isinstance(event, InboundMessage):
         result = await rt.ingest.message(channel, event)
         if result.duplicate:
@@ -118,7 +118,7 @@ async def _ingest(rt, channel: ChannelInfo, event: InboundEvent, receipt: Receip
             receipt.duplicates += 1
 
 
-async def _refuse(rt, channel: ChannelInfo, event: InboundEvent, reason: str, receipt: Receipt) -> None:  # type: ignore[no-untyped-def]
+async def _refuse(rt, channel: ChannelInfo, event: InboundEvent, reason: str, receipt: Receipt) -> None:
     """A verified event that is not stored as such: said in the answer and the log, never fatal to
     the rest. A refused message is still kept raw, apart, with the reason (never acknowledged and
     dropped), and never reaches the agent."""

@@ -31,7 +31,7 @@ async def exchange(
     text: str,
     *,
     thread: str = "",
-    timeout: float = 15.0,  # type: ignore[no-untyped-def]
+    timeout: float = 15.0,
 ) -> Exchange:
     stored = await rt.ingest.message(
         channel,

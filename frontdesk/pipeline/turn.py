@@ -30,7 +30,7 @@ from frontdesk.store.db import utcnow
 log = structlog.get_logger(__name__)
 
 
-async def process(rt, job: Job, worker_id: str) -> None:  # type: ignore[no-untyped-def]
+async def process(rt, job: Job, worker_id: str) -> None:
     conv, pending = await rt.store.conversations.for_turn(job.conversation_id)
     channel = await rt.cache.channel(conv.channel_id) if conv is not None else None
     if conv is None or channel is None:
@@ -58,7 +58,7 @@ class Decision:
     run: dict[str, Any] | None = None
 
 
-async def _turn(  # type: ignore[no-untyped-def]
+async def _turn(
     rt, job: Job, worker_id: str, conv: TurnConversation, channel: Any, adapter: Any, pending: Sequence[Row]
 ) -> bool:
     """Decide, then write the answers. True if the job was completed in the same transaction."""
@@ -84,7 +84,7 @@ async def _turn(  # type: ignore[no-untyped-def]
     return answer.delivered
 
 
-async def _decide(  # type: ignore[no-untyped-def]
+async def _decide(
     rt, conv: TurnConversation, channel: Any, agent_info: Any, pending: Sequence[Row]
 ) -> Decision | None:
     """What to answer; None while the agent is paused (the messages wait for it)."""
@@ -108,7 +108,7 @@ async def _decide(  # type: ignore[no-untyped-def]
     return Decision([t for t in reply.texts if t and t.strip()], reply.buttons, flag, run)
 
 
-async def _build_turn(  # type: ignore[no-untyped-def]
+async def _build_turn(
     rt, conv: TurnConversation, channel: Any, agent_info: Any, tenant: Any, pending: Sequence[Row]
 ) -> Turn:
     history, cross_channel = await turn_history.load(rt, conv, agent_info, pending[0].id)
@@ -172,7 +172,7 @@ def _answer(
 _receipts: set[asyncio.Task] = set()  # held until done: the loop keeps only weak references
 
 
-def read_receipt(rt, channel: Any, adapter: Any, provider_message_id: str | None) -> None:  # type: ignore[no-untyped-def]
+def read_receipt(rt, channel: Any, adapter: Any, provider_message_id: str | None) -> None:
     """Tell the provider the customer's latest message was read (WhatsApp's blue ticks), once the
     agent has answered it. Best effort, beside the reply: a receipt that fails is logged, not retried."""
     if not provider_message_id:
@@ -189,7 +189,7 @@ def read_receipt(rt, channel: Any, adapter: Any, provider_message_id: str | None
     task.add_done_callback(_receipts.discard)
 
 
-async def _reply(rt, agent_info, tenant, turn: Turn) -> AgentReply:  # type: ignore[no-untyped-def]
+async def _reply(rt, agent_info, tenant, turn: Turn) -> AgentReply:
     """The agent's reply; an agent that cannot be built or raises still answers, with its fallback."""
     try:
         agent = await rt.agents.build(rt, agent_info, tenant)
@@ -206,7 +206,7 @@ async def _reply(rt, agent_info, tenant, turn: Turn) -> AgentReply:  # type: ign
         )
 
 
-def guard(reply: AgentReply, agent_info) -> str | None:  # type: ignore[no-untyped-def]
+def guard(reply: AgentReply, agent_info) -> str | None:
     """Why the conversation needs a person after this reply, or None.
 
     A handoff (asked by the agent or by one of its tools) or a confidence under the agent's
@@ -224,14 +224,14 @@ def guard(reply: AgentReply, agent_info) -> str | None:  # type: ignore[no-untyp
     return None
 
 
-def _threshold(agent_info) -> float:  # type: ignore[no-untyped-def]
+def _threshold(agent_info) -> float:
     value = agent_info.config.get("confidence_threshold")
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return FaqAgentSettings().confidence_threshold if agent_info.kind == "faq" else 0.5
 
 
-def _tenant_view(tenant) -> dict:  # type: ignore[no-untyped-def]
+def _tenant_view(tenant) -> dict:
     if tenant is None:
         return {}
     return {
@@ -244,7 +244,7 @@ def _tenant_view(tenant) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-async def requeue_unanswered(rt, tenant_id: str) -> int:  # type: ignore[no-untyped-def]
+async def requeue_unanswered(rt, tenant_id: str) -> int:
     """Queue a turn for every conversation of the tenant with unanswered messages (after a resume)."""
     ids = await rt.store.conversations.requeue_unanswered(tenant_id, rt.queue.enqueue)
     if ids:
@@ -252,6 +252,6 @@ async def requeue_unanswered(rt, tenant_id: str) -> int:  # type: ignore[no-unty
     return len(ids)
 
 
-async def give_up(rt, job: Job, error: str) -> None:  # type: ignore[no-untyped-def]
+async def give_up(rt, job: Job, error: str) -> None:
     """A turn that kept failing: flag the conversation for a person, and stop retrying its messages."""
     await rt.store.conversations.give_up(job.conversation_id, f"failed:{job.id}", error)

@@ -8,13 +8,13 @@ from frontdesk.model.messages import HistoryMessage
 from frontdesk.store.conversations import TurnConversation
 
 
-def size(agent) -> int:  # type: ignore[no-untyped-def]
+def size(agent) -> int:
     # The FAQ agent matches each new message on its own; it never reads the history.
     default = 0 if agent.kind == "faq" else 10
     return int(agent.config.get("history_messages", default))
 
 
-async def load(  # type: ignore[no-untyped-def]
+async def load(
     rt, conv: TurnConversation, agent, before_id: int
 ) -> tuple[list[HistoryMessage], list[tuple[str, HistoryMessage]]]:
     """The conversation's messages before ``before_id`` and, if the agent asks for them, the

@@ -15,12 +15,13 @@ import structlog
 
 from frontdesk.model import backoff
 from frontdesk.pipeline.queue.base import Job
+from frontdesk.store.db import utcnow
 
 log = structlog.get_logger(__name__)
 
 
 class WorkerPool:
-    def __init__(self, rt, size: int) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, rt, size: int) -> None:
         self.rt = rt
         self.size = size
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -69,7 +70,7 @@ class WorkerPool:
         while not self._jobs.empty():
             job = self._jobs.get_nowait()
             with contextlib.suppress(Exception):
-                await self.rt.queue.retry(job, self.worker_id, backoff.utcnow(), None, give_up=False)
+                await self.rt.queue.retry(job, self.worker_id, utcnow(), None, give_up=False)
 
     async def _dispatch(self) -> None:
         queue = self.rt.queue

@@ -353,7 +353,7 @@ class _SqliteThreads:
         self.engine.dispose()
 
 
-def _configure_sqlite(engine) -> None:  # type: ignore[no-untyped-def]
+def _configure_sqlite(engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let us issue BEGIN ourselves (pysqlite's implicit transactions get in the way).

@@ -8,7 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from frontdesk.store.db import Database
 
 
-def insert(db: Database, table: sa.Table):  # type: ignore[no-untyped-def]
+def insert(db: Database, table: sa.Table):
     """An INSERT that understands ON CONFLICT on either database."""
     return sqlite.insert(table) if db.is_sqlite else postgresql.insert(table)
 

@@ -47,7 +47,7 @@ class LocalQueue(JobQueue):
     @staticmethod
     def _claim_statement(db: Database) -> sa.Update:
         mine, other = jobs.alias("mine"), jobs.alias("other")
-        now = sa.bindparam("now")
+        now: sa.BindParameter[datetime] = sa.bindparam("now")
         busy = sa.exists().where(
             other.c.conversation_id == mine.c.conversation_id, other.c.status == "running"
         )

@@ -36,4 +36,4 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    asyncio.run(_run_async(config.get_main_option("sqlalchemy.url")))
+    asyncio.run(_run_async(config.get_main_option("sqlalchemy.url") or ""))
