@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
@@ -21,12 +20,10 @@ from frontdesk.calendar.times import local_iso, parse_bound, zone
 from frontdesk.errors import FrontdeskError, NotFound
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
-from frontdesk.store.calendar_tables import calendar_appointments
+from frontdesk.store import appointments, tenants
 from frontdesk.store.db import as_utc
-from frontdesk.store.tables import contacts, tenants
 
 router = APIRouter(prefix="/api/v1", tags=["appointments"])
-a = calendar_appointments.c
 
 
 def _iso(value: Any) -> str | None:
@@ -62,18 +59,9 @@ def _item(row: Any) -> dict[str, Any]:
     }
 
 
-def _query() -> sa.Select:
-    return (
-        sa.select(calendar_appointments, tenants.c.timezone, contacts.c.display_name)
-        .join(tenants, tenants.c.tenant_id == a.tenant_id)
-        .join(contacts, contacts.c.contact_id == a.contact_id)
-    )
-
-
 async def _tenant(rt: Runtime, principal: Principal, tenant_id: str) -> Any:
     scope_tenant(principal, tenant_id)
-    async with rt.db.read() as conn:
-        row = (await conn.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id))).first()
+    row = await tenants.get(rt.db, tenant_id)
     if row is None:
         raise NotFound(f"tenant {tenant_id!r} not found")
     return row
@@ -98,29 +86,17 @@ async def list_appointments(
     tenant = scope_tenant(principal, tenant_id)
     # Dates without a zone are the tenant's local days; across all tenants (admin), UTC days.
     tz = zone((await _tenant(rt, principal, tenant)).timezone if tenant else "UTC")
-    filters: list[sa.ColumnElement] = []
-    for column, value in ((a.tenant_id, tenant), (a.contact_id, contact_id), (a.status, status)):
-        if value is not None:
-            filters.append(column == value)
-    if sync_status is not None:
-        filters.append(a.sync_status == sync_status)
-    if from_:
-        filters.append(a.start_at >= parse_bound(from_, tz, end=False, what="from"))
-    if to:
-        filters.append(a.start_at < parse_bound(to, tz, end=True, what="to"))
-    async with rt.db.read() as conn:
-        total = (
-            await conn.execute(sa.select(sa.func.count()).select_from(calendar_appointments).where(*filters))
-        ).scalar()
-        rows = (
-            await conn.execute(
-                _query()
-                .where(*filters)
-                .order_by(a.start_at, a.appointment_id)
-                .offset(pg.skip)
-                .limit(pg.limit)
-            )
-        ).all()
+    total, rows = await appointments.page(
+        rt.db,
+        tenant_id=tenant,
+        contact_id=contact_id,
+        status=status,
+        sync_status=sync_status,
+        start_from=parse_bound(from_, tz, end=False, what="from") if from_ else None,
+        start_before=parse_bound(to, tz, end=True, what="to") if to else None,
+        skip=pg.skip,
+        limit=pg.limit,
+    )
     return {"items": [_item(r) for r in rows], "total": total, "skip": pg.skip, "limit": pg.limit}
 
 
@@ -128,8 +104,7 @@ async def list_appointments(
 async def get_appointment(
     appointment_id: str, principal: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
-    async with rt.db.read() as conn:
-        row = (await conn.execute(_query().where(a.appointment_id == appointment_id))).first()
+    row = await appointments.get(rt.db, appointment_id)
     if row is None or not principal.can_see(row.tenant_id):
         raise NotFound(f"appointment {appointment_id!r} not found")
     return _item(row)
@@ -216,8 +191,7 @@ async def retry_sync(
 async def calendar_feed(tenant_id: str, token: str = "", rt: Runtime = Depends(get_runtime)) -> Response:
     if not await feed.verify(rt.db, tenant_id, token):
         raise NotFound(f"tenant {tenant_id!r} not found")
-    async with rt.db.read() as conn:
-        row = (await conn.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id))).first()
+    row = await tenants.get(rt.db, tenant_id)
     if row is None:
         raise NotFound(f"tenant {tenant_id!r} not found")
     body = await feed.document(rt.db, tenant_id, row.name, row.timezone)

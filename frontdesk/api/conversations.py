@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 
 from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
@@ -12,11 +11,10 @@ from frontdesk.api.pagination import Page, pagination
 from frontdesk.errors import NotFound
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
+from frontdesk.store import conversation_list
 from frontdesk.store.db import as_utc
-from frontdesk.store.tables import contacts, conversations, messages
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
-c = conversations.c
 
 
 def _iso(value: Any) -> str | None:
@@ -44,12 +42,6 @@ def _conversation(row: Any) -> dict[str, Any]:
     }
 
 
-def _base_query() -> sa.Select:
-    return sa.select(conversations, contacts.c.display_name, contacts.c.handle).join(
-        contacts, contacts.c.contact_id == conversations.c.contact_id
-    )
-
-
 @router.get("")
 async def list_conversations(
     tenant_id: str | None = None,
@@ -61,31 +53,16 @@ async def list_conversations(
     principal: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    tenant = scope_tenant(principal, tenant_id)
-    filters = []
-    for column, value in (
-        (c.tenant_id, tenant),
-        (c.channel_id, channel_id),
-        (c.contact_id, contact_id),
-        (c.mode, mode),
-    ):
-        if value is not None:
-            filters.append(column == value)
-    if needs_human is not None:
-        filters.append(c.needs_human.is_(needs_human))
-    async with rt.db.read() as conn:
-        total = (
-            await conn.execute(sa.select(sa.func.count()).select_from(conversations).where(*filters))
-        ).scalar()
-        rows = (
-            await conn.execute(
-                _base_query()
-                .where(*filters)
-                .order_by(c.last_message_at.desc().nulls_last(), c.conversation_id)
-                .offset(pg.skip)
-                .limit(pg.limit)
-            )
-        ).all()
+    total, rows = await conversation_list.page(
+        rt.db,
+        tenant_id=scope_tenant(principal, tenant_id),
+        channel_id=channel_id,
+        contact_id=contact_id,
+        mode=mode,
+        needs_human=needs_human,
+        skip=pg.skip,
+        limit=pg.limit,
+    )
     return {"items": [_conversation(r) for r in rows], "total": total, "skip": pg.skip, "limit": pg.limit}
 
 
@@ -95,31 +72,9 @@ async def get_conversation(
     principal: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    m = messages.c
-    async with rt.db.read() as conn:
-        row = (await conn.execute(_base_query().where(c.conversation_id == conversation_id))).first()
-        if row is None or not principal.can_see(row.tenant_id):
-            raise NotFound(f"conversation {conversation_id!r} not found")
-        msgs = (
-            await conn.execute(
-                sa.select(
-                    m.id,
-                    m.direction,
-                    m.kind,
-                    m.text,
-                    m.status,
-                    m.status_reason,
-                    m.error_code,
-                    m.provider_message_id,
-                    m.attempts,
-                    m.possible_duplicate,
-                    m.created_at,
-                    m.updated_at,
-                )
-                .where(m.conversation_id == conversation_id)
-                .order_by(m.id)
-            )
-        ).all()
+    row, msgs = await conversation_list.with_messages(rt.db, conversation_id, principal.can_see)
+    if row is None:
+        raise NotFound(f"conversation {conversation_id!r} not found")
     out = _conversation(row)
     out["messages"] = [
         {

@@ -10,34 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
 
 from frontdesk import __version__
 from frontdesk.api.deps import get_principal, get_runtime
 from frontdesk.runtime import Runtime
-from frontdesk.store.channel_health import report as health_report
-from frontdesk.store.tables import agents, channels, mappings
+from frontdesk.store import channel_health, routing
 
 router = APIRouter(tags=["compatibility"])
-
-
-async def _routing_stats(rt: Runtime, tenant_id: str | None) -> dict[str, Any]:
-    """Active channels, channels with a route, and agents (of one tenant, or of all: None)."""
-    active_channels = sa.select(channels.c.channel_id).where(channels.c.active.is_(True))
-    agent_ids = sa.select(agents.c.agent_id)
-    if tenant_id is not None:
-        active_channels = active_channels.where(channels.c.tenant_id == tenant_id)
-        agent_ids = agent_ids.where(agents.c.tenant_id == tenant_id)
-    active = active_channels.subquery()
-    routed = sa.select(sa.func.count(sa.distinct(mappings.c.channel_id))).where(
-        mappings.c.channel_id.in_(sa.select(active.c.channel_id))
-    )
-    async with rt.db.read() as conn:
-        n_active = (await conn.execute(sa.select(sa.func.count()).select_from(active))).scalar()
-        n_routed = (await conn.execute(routed)).scalar()
-        n_agents = (await conn.execute(sa.select(sa.func.count()).select_from(agent_ids.subquery()))).scalar()
-    return {"active_channels": n_active, "active_routes": n_routed, "agents": n_agents}
 
 
 @router.get("/health")
@@ -68,8 +48,8 @@ async def health(
         },
     }
     if principal is not None:
-        body["routing"] = await _routing_stats(rt, principal.tenant_id) if db_ok else {}
-        channels_health = await health_report(rt.db, principal.tenant_id) if db_ok else {}
+        body["routing"] = await routing.routing(rt.db, principal.tenant_id) if db_ok else {}
+        channels_health = await channel_health.report(rt.db, principal.tenant_id) if db_ok else {}
         body["channels"] = channels_health
         # Inbound messages kept raw rather than dropped: unreadable ones (in their conversations, kind
         # "unsupported") and those naming no sender (GET /api/v1/unattributed-messages).

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,7 +28,7 @@ from frontdesk.model.phone import normalize_e164
 from frontdesk.pipeline.simulate import exchange
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
-from frontdesk.store import tables
+from frontdesk.store import routing
 
 router = APIRouter()  # what the app includes: the webhook aliases below, then the two groups
 seed_config = APIRouter(tags=["seed 000 compatibility"])
@@ -202,14 +201,7 @@ async def route_message(
 
 @seed_messaging.get("/messaging-connect/status")
 async def messaging_status(rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
-    async with rt.db.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(tables.channels.c.provider, sa.func.count())
-                .where(tables.channels.c.active.is_(True))
-                .group_by(tables.channels.c.provider)
-            )
-        ).all()
+    counts = await routing.active_channels_by_provider(rt.db)
     providers = {
         provider: {
             "active_channels": count,
@@ -217,7 +209,7 @@ async def messaging_status(rt: Runtime = Depends(get_runtime)) -> dict[str, Any]
             if rt.adapters.get(provider).provider != "unsupported"
             else "not available in this version",
         }
-        for provider, count in rows
+        for provider, count in counts.items()
     }
     return {"status": "connected" if await rt.db.ping() else "disconnected", "providers": providers}
 

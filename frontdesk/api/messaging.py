@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -23,11 +22,9 @@ from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.proactive import queue_message
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
-from frontdesk.store.channel_tables import mock_sends
-from frontdesk.store.tables import channels, messages
+from frontdesk.store import messages, mock_sends, routing
 
 router = APIRouter(tags=["messages"])
-m = messages.c
 MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
 
 
@@ -47,14 +44,7 @@ async def message_media(
     principal: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> StreamingResponse:
-    async with rt.db.read() as conn:
-        row = (
-            await conn.execute(
-                sa.select(
-                    messages.c.tenant_id, messages.c.channel_id, messages.c.kind, messages.c.payload
-                ).where(messages.c.id == message_id)
-            )
-        ).first()
+    row = await messages.media(rt.db, message_id)
     if row is None or not principal.can_see(row.tenant_id):
         raise NotFound(f"message {message_id} not found")
     payload = row.payload or {}
@@ -145,13 +135,7 @@ async def whatsapp_send(
 
 
 async def _whatsapp_channel(rt: Runtime, tenant_id: str, channel_id: str | None) -> ChannelInfo:
-    stmt = sa.select(channels.c.channel_id).where(
-        channels.c.tenant_id == tenant_id, channels.c.channel_type == "whatsapp", channels.c.active.is_(True)
-    )
-    if channel_id:
-        stmt = stmt.where(channels.c.channel_id == channel_id)
-    async with rt.db.read() as conn:
-        found = (await conn.execute(stmt.order_by(channels.c.channel_id).limit(1))).scalar()
+    found = await routing.first_active_channel(rt.db, tenant_id, "whatsapp", channel_id)
     channel = await rt.cache.channel(found) if found else None
     if channel is None:
         which = f"channel {channel_id!r}" if channel_id else "an active WhatsApp channel"
@@ -163,14 +147,7 @@ async def _settled(rt: Runtime, message_id: int, wait: float) -> tuple[str, str 
     """The message's status once it left the queue (or what it is after ``wait`` seconds)."""
     deadline = asyncio.get_running_loop().time() + wait
     while True:
-        async with rt.db.read() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(
-                        messages.c.status, messages.c.provider_message_id, messages.c.status_reason
-                    ).where(messages.c.id == message_id)
-                )
-            ).one()
+        row = await messages.delivery(rt.db, message_id)
         if row.status not in ("queued", "sending") or asyncio.get_running_loop().time() > deadline:
             return row.status, row.provider_message_id, row.status_reason
         await asyncio.sleep(0.05)
@@ -184,14 +161,9 @@ async def mock_sends_list(
     principal: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    tenant = scope_tenant(principal, tenant_id)
-    stmt = sa.select(mock_sends).order_by(mock_sends.c.id.desc()).limit(limit)
-    if tenant is not None:
-        stmt = stmt.where(mock_sends.c.tenant_id == tenant)
-    if channel_id:
-        stmt = stmt.where(mock_sends.c.channel_id == channel_id)
-    async with rt.db.read() as conn:
-        rows = (await conn.execute(stmt)).all()
+    rows = await mock_sends.recent(
+        rt.db, tenant_id=scope_tenant(principal, tenant_id), channel_id=channel_id, limit=limit
+    )
     items = [
         {
             "id": r.id,
@@ -205,6 +177,6 @@ async def mock_sends_list(
             "payload": r.payload,
             "created_at": r.created_at.isoformat() if r.created_at else None,
         }
-        for r in reversed(rows)
+        for r in rows
     ]
     return {"mock_mode": rt.settings.mock_providers, "items": items}

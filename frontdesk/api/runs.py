@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 
 from frontdesk.api.deps import get_principal, get_runtime
 from frontdesk.errors import NotFound
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
-from frontdesk.store import runs
+from frontdesk.store import conversation_list, runs
 from frontdesk.store.db import as_utc
-from frontdesk.store.tables import conversations
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
@@ -25,11 +23,7 @@ async def conversation_runs(
     principal: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    c = conversations.c
-    async with rt.db.read() as conn:
-        owner = (
-            await conn.execute(sa.select(c.tenant_id).where(c.conversation_id == conversation_id))
-        ).scalar()
+    owner = await conversation_list.tenant_of(rt.db, conversation_id)
     if owner is None or not principal.can_see(owner):
         raise NotFound(f"conversation {conversation_id!r} not found")
     return {"items": [_public(r) for r in await runs.of_conversation(rt.db, conversation_id, limit)]}

@@ -3,20 +3,24 @@ carried that Frontdesk kept raw instead of dropping, with why (``pipeline.ingest
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends
 
 from frontdesk.api.deps import get_principal, get_runtime, scope_tenant
 from frontdesk.api.pagination import Page, pagination
 from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
-from frontdesk.store.channel_tables import unattributed_messages
+from frontdesk.store import unattributed
 from frontdesk.store.db import as_utc
 
 router = APIRouter(prefix="/api/v1/unattributed-messages", tags=["conversations"])
-u = unattributed_messages.c
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = as_utc(value)
+    return value.isoformat() if value is not None else None
 
 
 @router.get("", summary="Inbound messages that named no sender, kept raw with the reason")
@@ -27,23 +31,13 @@ async def list_unattributed(
     principal: Principal = Depends(get_principal),
     rt: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    tenant = scope_tenant(principal, tenant_id)
-    filters = [
-        column == value for column, value in ((u.tenant_id, tenant), (u.channel_id, channel_id)) if value
-    ]
-    async with rt.db.read() as conn:
-        total = (
-            await conn.execute(sa.select(sa.func.count()).select_from(unattributed_messages).where(*filters))
-        ).scalar()
-        rows = (
-            await conn.execute(
-                sa.select(unattributed_messages)
-                .where(*filters)
-                .order_by(u.id.desc())
-                .offset(pg.skip)
-                .limit(pg.limit)
-            )
-        ).all()
+    total, rows = await unattributed.page(
+        rt.db,
+        tenant_id=scope_tenant(principal, tenant_id),
+        channel_id=channel_id,
+        skip=pg.skip,
+        limit=pg.limit,
+    )
     items = [
         {
             "id": r.id,
@@ -52,7 +46,7 @@ async def list_unattributed(
             "provider_message_id": r.provider_message_id,
             "reason": r.reason,
             "payload": r.payload,
-            "created_at": as_utc(r.created_at).isoformat() if r.created_at else None,
+            "created_at": _iso(r.created_at),
         }
         for r in rows
     ]

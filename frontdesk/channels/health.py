@@ -1,4 +1,5 @@
-"""Each channel's last inbound and last send outcome, for health and validation.
+"""Each channel's last inbound and last send outcome, for health and validation (``store.channel_health``
+reads them back).
 
 Written on the hot path, so inbound times are written at most every ``interval`` seconds per
 channel, and send outcomes only when they change (or after ``interval``): a channel receiving

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from frontdesk.config import repository as repo
@@ -10,8 +9,7 @@ from frontdesk.config import validation as rules
 from frontdesk.config.reads import ConfigReads, scope
 from frontdesk.config.stats import compute
 from frontdesk.security.tokens import SYSTEM, Principal
-from frontdesk.store.channel_health import report as health_report
-from frontdesk.store.db import Database
+from frontdesk.store import channel_health
 
 
 class ConfigReports(ConfigReads):
@@ -32,7 +30,7 @@ class ConfigReports(ConfigReads):
             knowledge=counts,
             extra_errors=rules.stored_errors(snap),
         )
-        return await annotate(self.db, report, tenant, principal.can_see)
+        return await channel_health.annotate(self.db, report, tenant, principal.can_see)
 
     async def stats(self, tenant_id: str | None = None, *, principal: Principal = SYSTEM) -> dict[str, Any]:
         """Counts by kind/status/type/provider, and the active routes (mappings of active channels)."""
@@ -41,23 +39,3 @@ class ConfigReports(ConfigReads):
         async with self.db.read() as conn:
             counts = await repo.knowledge_tenants(conn, tenant)
         return compute(snap, sum(counts.values()))
-
-
-async def annotate(
-    db: Database, validation: dict[str, Any], tenant_id: str | None, visible: Callable[[str], bool]
-) -> dict[str, Any]:
-    """Add each channel's last inbound and send outcome to a validation report, and warn about
-    channels whose provider refused their credentials."""
-    channels = await health_report(db, tenant_id, visible)
-    validation["channels"] = channels
-    for channel_id, health in channels.items():
-        if health["needs_attention"]:
-            validation["warnings"].append(
-                {
-                    "code": "channel_needs_attention",
-                    "message": f"Channel '{channel_id}' needs attention: {health['attention_reason']}",
-                    "object_type": "channel",
-                    "object_id": channel_id,
-                }
-            )
-    return validation

@@ -22,25 +22,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-
 from frontdesk.model.messages import InboundEvent, InboundMessage
-from frontdesk.store.tables import contact_identities, conversations, messages
+from frontdesk.store.tables import contact_identities, conversations, length_of, messages
 
 MAX_AHEAD = timedelta(hours=1)
 
 
-def _length(column: sa.Column) -> int:
-    length = getattr(column.type, "length", None)
-    assert isinstance(length, int), column
-    return length
-
-
 # Fields the store holds in bounded columns (PostgreSQL enforces the bound, SQLite does not).
 _BOUNDED = (
-    ("provider_message_id", "message id", _length(messages.c.provider_message_id)),
-    ("sender", "sender address", _length(contact_identities.c.address)),
-    ("thread", "thread", _length(conversations.c.thread)),
+    ("provider_message_id", "message id", length_of(messages.c.provider_message_id)),
+    ("sender", "sender address", length_of(contact_identities.c.address)),
+    ("thread", "thread", length_of(conversations.c.thread)),
 )
 
 

@@ -12,9 +12,7 @@ stored. Who the sender is (contacts, identities) is ``store.contacts``' concern.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import cast
 
-import sqlalchemy as sa
 import structlog
 
 from frontdesk.model.messages import InboundMessage, StatusUpdate, UnattributedMessage
@@ -22,8 +20,8 @@ from frontdesk.model.routing import ChannelInfo
 from frontdesk.model.text import storable, storable_json
 from frontdesk.pipeline.notify import Notifier, visitor_topic
 from frontdesk.pipeline.queue.base import JobQueue
+from frontdesk.store.contacts import DISPLAY_NAME_LENGTH
 from frontdesk.store.inbound import Inbound, Ingested
-from frontdesk.store.tables import contacts
 
 log = structlog.get_logger(__name__)
 
@@ -77,9 +75,6 @@ class Ingest:
         return await self.inbound.status(channel, storable_status(update))
 
 
-NAME_LENGTH = cast(sa.String, contacts.c.display_name.type).length
-
-
 def storable_message(msg: InboundMessage) -> InboundMessage:
     """``msg`` with every text field and its payload made storable (unchanged when already so)."""
     return replace(
@@ -88,7 +83,7 @@ def storable_message(msg: InboundMessage) -> InboundMessage:
         sender=storable(msg.sender),
         text=storable(msg.text),
         # Shown only: a name too long for the column is cut, not refused.
-        sender_name=None if msg.sender_name is None else storable(msg.sender_name)[:NAME_LENGTH],
+        sender_name=None if msg.sender_name is None else storable(msg.sender_name)[:DISPLAY_NAME_LENGTH],
         payload=storable_json(msg.payload),
         reply_to=None if msg.reply_to is None else storable(msg.reply_to),
         thread=storable(msg.thread),

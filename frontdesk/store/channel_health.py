@@ -1,5 +1,6 @@
 """Channel health rows: each channel's last inbound and last send outcome, and counters of the
-inbound messages kept raw (``channels.health`` decides when to write them)."""
+inbound messages kept raw (``channels.health`` decides when to write them); read back for
+``/health`` and the configuration's validation report."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.channel_tables import channel_health
@@ -50,20 +51,37 @@ def count(conn: Connection, db: Database, channel: ChannelInfo, column: str) -> 
     )
 
 
-async def rows(db: Database, tenant_id: str | None = None) -> list[Row]:
-    """Every channel's health row (of one tenant), by channel id."""
-    stmt = sa.select(channel_health).order_by(health.channel_id)
-    if tenant_id is not None:
-        stmt = stmt.where(health.tenant_id == tenant_id)
-    return await db.run_read(lambda conn: list(conn.execute(stmt).all()))
+_ROWS = sa.select(channel_health).order_by(health.channel_id)
 
 
 async def report(
     db: Database, tenant_id: str | None = None, visible: Callable[[str], bool] | None = None
 ) -> dict[str, dict[str, Any]]:
     """channel id → its health, for the channels that have any (of one tenant, or those visible)."""
-    found = await rows(db, tenant_id)
-    return {r.channel_id: _public(r) for r in found if visible is None or visible(r.tenant_id)}
+    stmt = _ROWS if tenant_id is None else _ROWS.where(health.tenant_id == tenant_id)
+    async with db.read() as conn:
+        rows = (await conn.execute(stmt)).all()
+    return {r.channel_id: _public(r) for r in rows if visible is None or visible(r.tenant_id)}
+
+
+async def annotate(
+    db: Database, validation: dict[str, Any], tenant_id: str | None, visible: Callable[[str], bool]
+) -> dict[str, Any]:
+    """Add each channel's last inbound and send outcome to a validation report, and warn about
+    channels whose provider refused their credentials."""
+    channels = await report(db, tenant_id, visible)
+    validation["channels"] = channels
+    for channel_id, state in channels.items():
+        if state["needs_attention"]:
+            validation["warnings"].append(
+                {
+                    "code": "channel_needs_attention",
+                    "message": f"Channel '{channel_id}' needs attention: {state['attention_reason']}",
+                    "object_type": "channel",
+                    "object_id": channel_id,
+                }
+            )
+    return validation
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -80,7 +98,7 @@ def _public(row: Any) -> dict[str, Any]:
         "last_send_code": row.last_send_code,
         "needs_attention": bool(row.needs_attention),
         "attention_reason": row.attention_reason,
-        # Stored raw instead of dropped (pipeline.ingest): unreadable, or naming no sender.
+        # Stored raw instead of dropped (store.inbound): unreadable, or naming no sender.
         "unsupported_messages": row.unsupported_count or 0,
         "unattributed_messages": row.unattributed_count or 0,
     }

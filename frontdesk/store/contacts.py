@@ -26,9 +26,11 @@ from frontdesk.model.phone import is_e164
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.dialect import insert
-from frontdesk.store.tables import contact_identities, contacts
+from frontdesk.store.tables import contact_identities, contacts, length_of
 
 log = structlog.get_logger(__name__)
+# What the store keeps of a name a customer shows (the caller cuts a longer one, never refuses it).
+DISPLAY_NAME_LENGTH = length_of(contacts.c.display_name)
 ident = contact_identities.c
 
 

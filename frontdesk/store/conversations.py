@@ -252,7 +252,8 @@ class Conversations:
     async def of_webchat_visitor(self, channel: ChannelInfo, visitor: str) -> str | None:
         """The id of the web chat conversation of ``visitor`` on ``channel``, if it has begun."""
         params = {"channel_id": channel.channel_id, "tenant_id": channel.tenant_id, "visitor": visitor}
-        return await self.db.run_read(lambda conn: conn.execute(_WEBCHAT_CONVERSATION, params).scalar())
+        async with self.db.read() as conn:
+            return (await conn.execute(_WEBCHAT_CONVERSATION, params)).scalar()
 
 
 def _for_turn(conn: Connection, conversation_id: str) -> tuple[TurnConversation | None, Sequence[Row]]:

@@ -5,7 +5,7 @@ SQLite's busy handler, writes in this process take an asyncio lock and open with
 ``BEGIN IMMEDIATE``; reads run concurrently under WAL. Other processes on the same file (a CLI next
 to the server) still meet SQLite's busy timeout. PostgreSQL needs none of this.
 
-The hot path (ingest, the queue, turns) writes its SQL once as plain functions of a synchronous
+The hot path (ingest, the queue, turns, the outbox) writes its SQL once as plain functions of a synchronous
 connection and hands them to ``run_write`` / ``run_read``, which run them in threads that each keep
 one long-lived synchronous connection: a whole transaction costs one thread hand-off instead of
 event-loop round trips per statement. On a SQLite file: one writer thread (with group commit) and
@@ -13,7 +13,8 @@ two reader threads on the standard ``sqlite3`` driver (measured: ~0.1 ms against
 per statement through aiosqlite). On PostgreSQL: ``pool_size`` threads on synchronous psycopg 3
 connections (measured: ~0.7 ms of server CPU per accepted webhook against ~1.0 ms through the
 async engine's ``run_sync``). The async engine serves the rest (``write()`` / ``read()``: the
-API, the configuration, the outbox).
+API, the configuration). The repositories (``store/repositories.py``) make that choice, never
+their callers.
 """
 
 from __future__ import annotations

@@ -55,9 +55,6 @@ _LAST_INBOUND_AT = sa.select(sa.func.max(message.created_at)).where(
     message.conversation_id == sa.bindparam("cid"), message.direction == "in"
 )
 _BY_KEY = sa.select(message.id, message.conversation_id).where(message.idempotency_key == sa.bindparam("key"))
-_STATUS = sa.select(message.status, message.provider_message_id, message.status_reason).where(
-    message.id == sa.bindparam("mid")
-)
 
 
 def _as_seen(row: Any, now: datetime) -> sa.ColumnElement[bool]:
@@ -121,10 +118,6 @@ class Outbox:
             .values(updated_at=utcnow(), **values)
         )
         return bool(await self.db.run_write(lambda conn: conn.execute(stmt).rowcount))
-
-    async def status(self, message_id: int) -> Row:
-        """(status, provider_message_id, status_reason) of an outbound message."""
-        return await self.db.run_read(lambda conn: conn.execute(_STATUS, {"mid": message_id}).one())
 
     async def queue_proactive(
         self,

@@ -1,5 +1,8 @@
 """The agent's replies, read back by those waiting for them: ``frontdesk chat`` and
-``/route/message`` (simulated conversations), a phone call, a web chat stream."""
+``/route/message`` (simulated conversations), a phone call, a web chat stream.
+
+A web chat stream reads through the database's threads (``run_read``: many streams, woken
+together); the others through the async engine."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Row
+from sqlalchemy import Row
 
 from frontdesk.store.db import Database
 from frontdesk.store.tables import conversations, messages
@@ -63,27 +66,24 @@ class Replies:
     async def answer_to(self, message_id: int, conversation_id: str) -> Answer | None:
         """What the turn that answered inbound message ``message_id`` wrote; None until one has."""
 
-        def read(conn: Connection) -> Answer | None:
-            turn_id = conn.execute(_TURN_OF, {"mid": message_id}).scalar()
+        async with self.db.read() as conn:
+            turn_id = (await conn.execute(_TURN_OF, {"mid": message_id})).scalar()
             if turn_id is None:
                 return None
-            replies = list(conn.execute(_TURN_REPLIES, {"tid": turn_id}).scalars())
-            flags = conn.execute(_NEEDS_HUMAN, {"cid": conversation_id}).one()
-            return Answer(replies, flags.needs_human, flags.needs_human_reason)
-
-        return await self.db.run_read(read)
+            replies = list((await conn.execute(_TURN_REPLIES, {"tid": turn_id})).scalars())
+            flags = (await conn.execute(_NEEDS_HUMAN, {"cid": conversation_id})).one()
+        return Answer(replies, flags.needs_human, flags.needs_human_reason)
 
     async def after(self, conversation_id: str, after: int) -> tuple[list[str], bool, bool]:
         """The conversation's replies written after message ``after`` (an inbound message); whether
         the conversation needs a person; whether a turn has answered message ``after``."""
 
-        def read(conn: Connection) -> tuple[list[str], bool, bool]:
-            texts = list(conn.execute(_REPLIES_AFTER, {"cid": conversation_id, "after": after}).scalars())
-            answered = conn.execute(_TURN_OF_INBOUND, {"mid": after}).scalar() is not None
-            flags = conn.execute(_NEEDS_HUMAN, {"cid": conversation_id}).first()
-            return texts, bool(flags and flags.needs_human), answered
-
-        return await self.db.run_read(read)
+        async with self.db.read() as conn:
+            replies = await conn.execute(_REPLIES_AFTER, {"cid": conversation_id, "after": after})
+            texts = list(replies.scalars())
+            answered = (await conn.execute(_TURN_OF_INBOUND, {"mid": after})).scalar() is not None
+            flags = (await conn.execute(_NEEDS_HUMAN, {"cid": conversation_id})).first()
+        return texts, bool(flags and flags.needs_human), answered
 
     async def sent_after(self, conversation_id: str, after: int) -> Sequence[Row]:
         """The conversation's replies delivered (in the store) after message ``after``, in order:

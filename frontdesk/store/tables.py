@@ -40,6 +40,13 @@ def _stamps() -> list[sa.Column]:
     ]
 
 
+def length_of(column: sa.Column) -> int:
+    """The bound of a string column (PostgreSQL enforces it, SQLite does not)."""
+    length = getattr(column.type, "length", None)
+    assert isinstance(length, int), column
+    return length
+
+
 def _partial_unique(name: str, *cols: str, where: str) -> sa.Index:
     clause = sa.text(where)
     return sa.Index(name, *cols, unique=True, sqlite_where=clause, postgresql_where=clause)

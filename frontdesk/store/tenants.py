@@ -33,3 +33,9 @@ async def ensure_default_tenant(db: Database) -> None:
             .on_conflict_do_nothing()
         )
         await conn.execute(stmt)
+
+
+async def get(db: Database, tenant_id: str) -> sa.Row | None:
+    """The tenant's row; None if there is no such tenant."""
+    async with db.read() as conn:
+        return (await conn.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id))).first()
