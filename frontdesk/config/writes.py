@@ -16,10 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.config import agent_secrets, env_policy, operator_only, tenant_secrets
+from frontdesk.config import agent_secrets, checks, env_policy, operator_only, tenant_secrets
 from frontdesk.config import repository as repo
 from frontdesk.config import validation as rules
-from frontdesk.config.checks import find_issues
 from frontdesk.config.reads import ConfigReads
 from frontdesk.config.repository import Kind, kind_of
 from frontdesk.errors import BadRequest, ConfigError, ConflictError, Forbidden, NotFound
@@ -176,7 +175,7 @@ class ConfigWrites(ConfigReads):
         self, conn: AsyncConnection, k: Kind, pub: dict[str, Any], principal: Principal, *, creating: bool
     ) -> None:
         """Raise the first broken rule for writing ``pub``, judged against what is stored."""
-        for item in await find_issues(conn, k, pub, principal.can_see, creating=creating):
+        for item in await checks.find_issues(conn, k, pub, principal.can_see, creating=creating):
             rules.raise_issue(item)
 
     async def insert(self, conn: AsyncConnection, k: Kind, model: Any, actor: str) -> Change:
@@ -253,6 +252,6 @@ class ConfigWrites(ConfigReads):
         """After a rolled-back IntegrityError: raise the rule it broke, or a generic 409."""
         async with self.db.read() as conn:
             for k, pub in subjects:
-                for item in await find_issues(conn, k, pub, principal.can_see, creating=creating):
+                for item in await checks.find_issues(conn, k, pub, principal.can_see, creating=creating):
                     rules.raise_issue(item)
         raise ConflictError("the change conflicts with another change made at the same time; try again")
