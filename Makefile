@@ -20,12 +20,14 @@ test: install
 	$(BIN)/ruff check frontdesk tests bench
 	$(BIN)/ruff format --check frontdesk tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff check frontdesk tests bench
 	$(BIN)/ruff format --check frontdesk tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/pipeline.py

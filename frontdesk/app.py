@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.stream_slots = StreamSlots(
         settings.webchat_streams_per_session, settings.webchat_streams_per_address
     )
+    app.state.webchat_signer = webchat.session_signer(rt)
     api_errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in ROUTERS:

@@ -86,4 +86,4 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]
+    return Settings(**overrides)  # type: ignore[arg-type]  # any field by name; pydantic checks the values

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from frontdesk.channels.capabilities import Capabilities
+from frontdesk.channels.registry import AdapterRegistry
 from frontdesk.channels.twilio import twilio_signature
+from frontdesk.model.routing import ChannelInfo
 from frontdesk.security.tokens import SYSTEM
 from tests.fakes.twilio_rest import ACCOUNT_SID, AUTH_TOKEN
 
@@ -142,3 +145,9 @@ async def _route(rt, agent_id: str, channel_id: str, tenant_id: str) -> str:  # 
         principal=SYSTEM,
     )
     return channel_id
+
+
+def capabilities_of(channel_type: str, provider: str = "", phone_number: str | None = None) -> Capabilities:
+    """What a channel of ``channel_type`` through ``provider`` carries, as its adapter says."""
+    channel = ChannelInfo("c", "t", channel_type, provider, "key", phone_number, True, {})
+    return AdapterRegistry().get(provider).capabilities(channel)

@@ -28,6 +28,7 @@ from pydantic_ai.exceptions import (
     UnexpectedModelBehavior,
 )
 from pydantic_ai.messages import (
+    FinishReason,
     ModelMessage,
     ModelRequest,
     ModelResponse,
@@ -43,9 +44,16 @@ from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RequestUsage
 
+from frontdesk.model.http import retry_after
+
 RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 10.0  # seconds; a longer wait is the turn's to give up on, not ours to sleep
-FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_call", "content_filter": "content_filter"}
+FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_call",
+    "content_filter": "content_filter",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +134,7 @@ class ChatCompletionsModel(Model):
             out["tool_choice"] = "auto" if params.allow_text_output else "required"
         for key in ("temperature", "max_tokens", "top_p", "seed"):
             if settings.get(key) is not None:
-                out[key] = settings[key]  # type: ignore[literal-required]
+                out[key] = settings[key]
         return out
 
     async def _post(self, body: bytes) -> dict[str, Any]:
@@ -188,7 +196,7 @@ class ChatCompletionsModel(Model):
             model_name=data.get("model") or self.model_name,
             provider_name="openai",
             provider_response_id=data.get("id"),
-            finish_reason=FINISH.get(choice.get("finish_reason") or ""),  # type: ignore[arg-type]
+            finish_reason=FINISH.get(choice.get("finish_reason") or ""),
         )
 
 
@@ -241,11 +249,8 @@ def _error_body(response: httpx.Response) -> Any:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        wait = float(response.headers.get("retry-after", ""))
-    except ValueError:
-        return None
-    return min(max(wait, 0.0), MAX_RETRY_AFTER)
+    wait = retry_after(response)
+    return min(wait, MAX_RETRY_AFTER) if wait is not None else None
 
 
 def _retry(exc: Exception) -> bool | float:

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from frontdesk.model.routing import TenantInfo
+from frontdesk.model.routing import TenantLookup
 from frontdesk.security.secrets import SecretBox
 from frontdesk.settings import Settings
 from frontdesk.store.db import Database
 
 if TYPE_CHECKING:
     from frontdesk.agents.registry import AgentRegistry
-
-
-class TenantLookup(Protocol):
-    async def tenant(self, tenant_id: str) -> TenantInfo | None: ...
 
 
 class AgentDeps(Protocol):
@@ -32,9 +28,7 @@ class AgentDeps(Protocol):
     def secrets(self) -> SecretBox: ...
 
     @property
-    def cache(self) -> TenantLookup:
-        """Tenants by id, cached briefly (the hot path reads them on every turn)."""
-        ...
+    def cache(self) -> TenantLookup: ...
 
     @property
     def agents(self) -> AgentRegistry:

@@ -12,16 +12,20 @@ import time
 from typing import Any
 
 import httpx
+import httpx2
 from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
+from frontdesk.agents.chat_completions import ChatCompletionsModel, Endpoint
 from frontdesk.agents.deps import AgentDeps
+from frontdesk.config.agent_secrets import agent_secret
 from frontdesk.errors import ConfigError
 from frontdesk.model.llm_config import LlmAgentSettings
 from frontdesk.security import env_refs
+from frontdesk.security.ssrf import allow_list, check_url
 
 KEYLESS = "not-needed"  # what a local OpenAI-compatible server without authentication gets
 CHECK_SECONDS = 60.0
@@ -35,8 +39,6 @@ async def check_endpoint(deps: AgentDeps, settings: LlmAgentSettings) -> None:
     error before a model call; the model clients' pool (``AgentRegistry``) checks again at every new
     connection and connects to the address it checked, so a DNS answer that changes is caught too.
     """
-    from frontdesk.security.ssrf import allow_list, check_url
-
     url = settings.azure.endpoint if settings.azure else settings.base_url
     if not url:
         return  # OpenAI's own endpoint
@@ -49,11 +51,7 @@ async def check_endpoint(deps: AgentDeps, settings: LlmAgentSettings) -> None:
 
 def api_key(deps: AgentDeps, agent: Any, settings: LlmAgentSettings) -> str | None:
     """The agent's key: its encrypted ``api_key`` if set, else the variable named by ``api_key_env``."""
-    try:
-        from frontdesk.config.agent_secrets import agent_secret
-    except ImportError:  # an older checkout without agent secrets
-        agent_secret = None
-    if agent_secret is not None and deps is not None:
+    if deps is not None:
         key = agent_secret(deps.secrets, agent, "api_key")
         if key:
             return key
@@ -81,10 +79,8 @@ def client_key(settings: LlmAgentSettings, key: str | None) -> tuple:
     )
 
 
-def build_model(settings: LlmAgentSettings, key: str | None, http: httpx.AsyncClient) -> Model:
+def build_model(settings: LlmAgentSettings, key: str | None, http: httpx2.AsyncClient) -> Model:
     """A Chat Completions model for ``settings`` (Azure OpenAI when ``azure`` is set) on ``http``'s pool."""
-    from frontdesk.agents.chat_completions import ChatCompletionsModel, Endpoint
-
     azure = settings.azure
     if azure is not None:
         endpoint = Endpoint.azure(azure.endpoint, azure.deployment, azure.api_version, key or KEYLESS)

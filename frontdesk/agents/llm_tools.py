@@ -18,7 +18,7 @@ from pydantic_ai.tools import ToolDefinition
 from frontdesk.agents.deps import AgentDeps
 from frontdesk.agents.llm_loop import LoopTool
 from frontdesk.agents.llm_model import describe
-from frontdesk.agents.tools import BUILTIN, Tool, ToolContext, ToolError
+from frontdesk.agents.tools import BUILTIN, Tool, ToolContext, ToolError, http_actions
 from frontdesk.errors import ToolCrashed
 from frontdesk.security.redact import Redactor
 
@@ -30,13 +30,8 @@ async def resolve(deps: AgentDeps, tenant_id: str, names: list[str]) -> tuple[li
     """The tools named (built-ins, then the tenant's HTTP actions), and the names nothing answers to."""
     available: dict[str, Tool] = dict(BUILTIN)
     if deps is not None and any(name not in available for name in names):
-        try:
-            from frontdesk.agents.tools import http_actions  # type: ignore[attr-defined]
-        except ImportError:
-            pass
-        else:
-            for tool in await http_actions.tenant_tools(deps, tenant_id):
-                available.setdefault(tool.name, tool)
+        for tool in await http_actions.tenant_tools(deps, tenant_id):
+            available.setdefault(tool.name, tool)
     return [available[n] for n in names if n in available], [n for n in names if n not in available]
 
 

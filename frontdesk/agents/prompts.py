@@ -103,7 +103,8 @@ def check_template(source: str, tenant: TenantInfo | None, agent: AgentInfo | No
     try:
         return _strict_env.from_string(source).render(prompt_context(tenant, sample, tenant_now(tenant), ""))
     except TemplateError as exc:
-        where = f" (line {exc.lineno})" if getattr(exc, "lineno", None) else ""
+        line = getattr(exc, "lineno", None)  # TemplateSyntaxError has it; other template errors do not
+        where = f" (line {line})" if line else ""
         raise ConfigError(f"invalid prompt template{where}: {exc}") from None
     except Exception as exc:
         raise ConfigError(f"invalid prompt template: {type(exc).__name__}: {exc}") from None
@@ -168,7 +169,7 @@ def _items(source: Any) -> list[dict[str, Any]]:
             {"name": name, **value} if isinstance(value, Mapping) else {"name": name, "price": value}
             for name, value in source.items()
         ]
-    out = []
+    out: list[dict[str, Any]] = []
     for raw in source if isinstance(source, list) else [source]:
         if isinstance(raw, str):
             out.append({"name": raw, "price": None, "duration_minutes": None, "description": ""})

@@ -1,13 +1,12 @@
 """Agent kind → a ready agent, with what is worth keeping between turns: each tenant's knowledge
 index (by configuration revision) and the model clients of ``llm`` agents (by endpoint and key).
 
-``remote`` and ``router`` agents live in their own modules, imported when first needed; a checkout
-without one of them answers with the fallback and asks for a person (``UnavailableAgent``).
+An agent of a kind this version does not know (a row written by a newer one) answers with the
+fallback and asks for a person (``UnavailableAgent``).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +17,11 @@ from frontdesk.agents.base import Agent, UnavailableAgent
 from frontdesk.agents.deps import AgentDeps
 from frontdesk.agents.faq import FaqAgent
 from frontdesk.agents.knowledge import KnowledgeIndex
+from frontdesk.agents.remote import RemoteAgent
+from frontdesk.agents.router import RouterAgent
 from frontdesk.model.config import FaqAgentSettings
 from frontdesk.model.routing import AgentInfo, TenantInfo
+from frontdesk.security.redact import Redactor
 from frontdesk.security.ssrf import AllowList, guard_transport
 from frontdesk.store.db import Database
 from frontdesk.store.tables import knowledge
@@ -58,7 +60,7 @@ class AgentRegistry:
 
     def llm_model(self, settings: Any, key: str | None) -> Any:
         """The (shared) model client for an llm agent's settings and key."""
-        from frontdesk.agents import llm_model
+        from frontdesk.agents import llm_model  # start-up time: see build()
 
         cache_key = llm_model.client_key(settings, key)
         model = self._models.get(cache_key)
@@ -79,22 +81,19 @@ class AgentRegistry:
             revision = tenant.revision if tenant else 0
             return FaqAgent(await self.knowledge_index(deps.db, agent.tenant_id, revision), agent.config)
         if agent.kind == "llm":
+            # Imported on the first llm turn: pydantic-ai adds ~0.7 s to every start (CLI, FAQ-only
+            # servers, workers) and only llm agents use it.
             from frontdesk.agents.llm import LlmAgent
-            from frontdesk.security.redact import Redactor
 
             return LlmAgent(deps, agent, tenant, redactor=Redactor(deps.secrets.derive("pii")))
         if agent.kind == "remote":
-            remote = _optional("frontdesk.agents.remote", "RemoteAgent")
-            if remote is not None:
-                return remote(deps, agent)
+            return RemoteAgent(deps, agent)
         if agent.kind == "router":
-            router = _optional("frontdesk.agents.router", "RouterAgent")
-            if router is not None:
 
-                async def build(info: AgentInfo) -> Agent:
-                    return await self.build(deps, info, tenant)
+            async def build(info: AgentInfo) -> Agent:
+                return await self.build(deps, info, tenant)
 
-                return router(deps, agent, build)
+            return RouterAgent(deps, agent, build)
         fallback = agent.config.get("fallback_text") or FaqAgentSettings().fallback_text
         return UnavailableAgent(agent.kind, fallback)
 
@@ -103,13 +102,3 @@ class AgentRegistry:
         http, self._http = self._http, None
         if http is not None:
             await http.aclose()
-
-
-def _optional(module: str, name: str) -> Any:
-    """``module.name``, or None while that module is not part of this checkout."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise  # the module is there but something it imports is not: a real error
-        return None

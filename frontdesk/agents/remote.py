@@ -111,7 +111,7 @@ class RemoteAgent(Agent):
             "channel": {"id": turn.channel_id, "type": turn.channel_type},
             "contact": {
                 "id": turn.contact_id,
-                "name": getattr(turn, "contact_name", None) or (contact.display_name if contact else None),
+                "name": turn.contact_name or (contact.display_name if contact else None),
                 "phone": contact.phone_e164 if contact else None,
                 "address": getattr(turn, "contact_address", "") or None,
             },

@@ -30,9 +30,9 @@ from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import Principal
 from frontdesk.store import routing
 
-router = APIRouter()
-SEED = ["seed 000 compatibility"]
-COMPAT = ["compatibility"]
+router = APIRouter()  # what the app includes: the webhook aliases below, then the two groups
+seed_config = APIRouter(tags=["seed 000 compatibility"])
+seed_messaging = APIRouter(tags=["compatibility"])
 
 # -- provider webhooks at the seed systems' paths -------------------------------------------------
 
@@ -58,21 +58,21 @@ def no_agent(phone: str) -> NotFound:
     )
 
 
-@router.get("/config/api/agents", summary="All agents (JSON list)", tags=SEED)
+@seed_config.get("/config/api/agents", summary="All agents (JSON list)")
 async def agents(
     p: Principal = Depends(get_principal), svc: ConfigService = Depends(service)
 ) -> list[dict[str, Any]]:
     return await svc.list("agent", principal=p, limit=None)
 
 
-@router.get("/config/api/channels", summary="All channels (JSON list; credentials never shown)", tags=SEED)
+@seed_config.get("/config/api/channels", summary="All channels (JSON list; credentials never shown)")
 async def channels(
     p: Principal = Depends(get_principal), svc: ConfigService = Depends(service)
 ) -> list[dict[str, Any]]:
     return await svc.list("channel", principal=p, limit=None)
 
 
-@router.get("/config/api/phone/{phone}/agent", summary="The agent answering a phone number", tags=SEED)
+@seed_config.get("/config/api/phone/{phone}/agent", summary="The agent answering a phone number")
 async def phone_agent(
     phone: str, p: Principal = Depends(get_principal), svc: ConfigService = Depends(service)
 ) -> dict[str, Any]:
@@ -82,22 +82,22 @@ async def phone_agent(
     return agent
 
 
-@router.get("/config/api/validation", summary="Validate the configuration", tags=SEED)
+@seed_config.get("/config/api/validation", summary="Validate the configuration")
 async def validation(
     p: Principal = Depends(get_principal), svc: ConfigService = Depends(service)
 ) -> dict[str, Any]:
     return await svc.validate(principal=p)
 
 
-@router.get("/config/api/stats", summary="Configuration statistics", tags=SEED)
+@seed_config.get("/config/api/stats", summary="Configuration statistics")
 async def stats(
     p: Principal = Depends(get_principal), svc: ConfigService = Depends(service)
 ) -> dict[str, Any]:
     return await svc.stats(principal=p)
 
 
-@router.post(
-    "/config/agents/add", status_code=201, summary="Add an agent (form, as seed 000's dashboard)", tags=SEED
+@seed_config.post(
+    "/config/agents/add", status_code=201, summary="Add an agent (form, as seed 000's dashboard)"
 )
 async def add_agent(
     agent_id: str = Form(...),
@@ -117,7 +117,7 @@ async def add_agent(
     return JSONResponse(await svc.create("agent", data, principal=p), status_code=201)
 
 
-@router.get("/route/agent/{phone}", summary="Which agent a phone number routes to", tags=SEED)
+@seed_config.get("/route/agent/{phone}", summary="Which agent a phone number routes to")
 async def route_agent(
     phone: str, p: Principal = Depends(get_principal), svc: ConfigService = Depends(service)
 ) -> dict[str, Any]:
@@ -132,7 +132,7 @@ async def route_agent(
     }
 
 
-@router.get("/route/stats", summary="Routing statistics", tags=SEED)
+@seed_config.get("/route/stats", summary="Routing statistics")
 async def route_stats(
     p: Principal = Depends(get_principal), svc: ConfigService = Depends(service)
 ) -> dict[str, Any]:
@@ -169,7 +169,7 @@ def _phone(raw: str) -> str:
         raise ConfigError(str(exc)) from None
 
 
-@router.post("/route/message", tags=COMPAT)
+@seed_messaging.post("/route/message")
 async def route_message(
     body: RouteMessage, principal: Principal = Depends(get_principal), rt: Runtime = Depends(get_runtime)
 ) -> dict[str, Any]:
@@ -199,7 +199,7 @@ async def route_message(
     }
 
 
-@router.get("/messaging-connect/status", tags=COMPAT)
+@seed_messaging.get("/messaging-connect/status")
 async def messaging_status(rt: Runtime = Depends(get_runtime)) -> dict[str, Any]:
     counts = await routing.active_channels_by_provider(rt.db)
     providers = {
@@ -212,3 +212,7 @@ async def messaging_status(rt: Runtime = Depends(get_runtime)) -> dict[str, Any]
         for provider, count in counts.items()
     }
     return {"status": "connected" if await rt.db.ping() else "disconnected", "providers": providers}
+
+
+router.include_router(seed_config)
+router.include_router(seed_messaging)

@@ -72,31 +72,38 @@ async def _channel(rt: Runtime, channel_id: str) -> ChannelInfo:
     return channel
 
 
-def _signer(rt: Runtime) -> SessionSigner:
-    signer = getattr(rt, "_webchat_signer", None)
-    if signer is None:
-        signer = rt._webchat_signer = SessionSigner(rt.secrets.derive("webchat-session"))  # type: ignore[attr-defined]
-    return signer
+def session_signer(rt: Runtime) -> SessionSigner:
+    """The signer of web chat session tokens: one per app (``create_app`` keeps it in its state)."""
+    return SessionSigner(rt.secrets.derive("webchat-session"))
+
+
+def _signer(request: Request) -> SessionSigner:
+    return request.app.state.webchat_signer
 
 
 @functools.lru_cache(maxsize=8)
-def _parsed_limit(text: str):  # type: ignore[no-untyped-def]
+def _parsed_limit(text: str):
     return parse_limit(text)
 
 
 @router.post("/webchat/{channel_id}/sessions", status_code=201, response_model=SessionOut)
-async def new_session(channel_id: str, rt: Runtime = Depends(get_runtime)) -> SessionOut:
+async def new_session(
+    channel_id: str, rt: Runtime = Depends(get_runtime), signer: SessionSigner = Depends(_signer)
+) -> SessionOut:
     await _channel(rt, channel_id)
-    visitor, token = _signer(rt).new_session(channel_id)
+    visitor, token = signer.new_session(channel_id)
     return SessionOut(session=token, visitor_id=visitor)
 
 
 @router.post("/webchat/{channel_id}/messages", status_code=202, response_model=MessageAccepted)
 async def post_message(
-    channel_id: str, body: MessageIn, rt: Runtime = Depends(get_runtime)
+    channel_id: str,
+    body: MessageIn,
+    rt: Runtime = Depends(get_runtime),
+    signer: SessionSigner = Depends(_signer),
 ) -> MessageAccepted:
     channel = await _channel(rt, channel_id)
-    visitor = _signer(rt).visitor(channel_id, body.session)
+    visitor = signer.visitor(channel_id, body.session)
     limit = _parsed_limit(rt.settings.webchat_rate_limit)
     if not await _limiter.hit(limit, channel_id, visitor):
         stats = await _limiter.get_window_stats(limit, channel_id, visitor)
@@ -134,9 +141,10 @@ async def stream(
     ),
     last_event_header: str | None = Header(None, alias="Last-Event-ID"),
     rt: Runtime = Depends(get_runtime),
+    signer: SessionSigner = Depends(_signer),
 ) -> EventStreamResponse:
     channel = await _channel(rt, channel_id)
-    visitor = _signer(rt).visitor(channel_id, session)
+    visitor = signer.visitor(channel_id, session)
     after = last_event_id or 0
     if last_event_header and last_event_header.strip().isdigit():
         after = max(after, int(last_event_header.strip()))

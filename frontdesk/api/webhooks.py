@@ -76,7 +76,7 @@ async def raw_request(rt: Runtime, request: Request, adapter: ChannelAdapter) ->
 async def _handshake(rt: Runtime, adapter: ChannelAdapter, request: Request) -> Response:
     raw = await raw_request(rt, request, adapter)
     candidates = [(c, rt.cache.credentials(c)) for c in await rt.cache.active_channels(adapter.provider)]
-    answer = adapter.handshake(raw, candidates)  # type: ignore[arg-type]
+    answer = adapter.handshake(raw, candidates)
     return answer if answer is not None else PlainTextResponse("Forbidden", status_code=403)
 
 

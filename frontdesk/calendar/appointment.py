@@ -46,16 +46,16 @@ class Appointment:
             resource=m["resource"],
             customer_name=m["customer_name"],
             notes=m["notes"],
-            start=as_utc(m["start_at"]),  # type: ignore[arg-type]
-            end=as_utc(m["end_at"]),  # type: ignore[arg-type]
+            start=as_utc(m["start_at"]),
+            end=as_utc(m["end_at"]),
             status=m["status"],
             revision=m["revision"],
             sync_status=m["sync_status"],
             sync_error=m["sync_error"],
             sync_attempts=m["sync_attempts"],
             external_id=m["external_id"],
-            created_at=as_utc(m["created_at"]),  # type: ignore[arg-type]
-            updated_at=as_utc(m["updated_at"]),  # type: ignore[arg-type]
+            created_at=as_utc(m["created_at"]),
+            updated_at=as_utc(m["updated_at"]),
         )
 
     @property

@@ -86,7 +86,7 @@ def occupancy(conn: Connection, tenant_id: str, start: datetime, end: datetime) 
     return Occupancy(
         taken=taken,
         by_resource={k: frozenset(v) for k, v in by_resource.items()},
-        blocked=tuple((as_utc(x), as_utc(y)) for x, y in busy),  # type: ignore[misc]
+        blocked=tuple((as_utc(x), as_utc(y)) for x, y in busy),
     )
 
 

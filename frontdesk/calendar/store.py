@@ -239,7 +239,7 @@ def _claim(
         )
     )
     for row in rows:
-        used.setdefault(as_utc(row.slot_start), set())  # type: ignore[arg-type].add(row.seat)
+        used.setdefault(as_utc(row.slot_start), set()).add(row.seat)
     insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(calendar_slots)
     insert = insert.on_conflict_do_nothing()
     for cell in span:

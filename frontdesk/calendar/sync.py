@@ -15,6 +15,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,7 @@ from frontdesk.calendar.times import zone
 from frontdesk.config.tenant_secrets import for_use
 from frontdesk.errors import ConfigError, SyncFailed
 from frontdesk.model.backoff import delay
-from frontdesk.model.routing import TenantInfo
+from frontdesk.model.routing import TenantLookup
 from frontdesk.security.secrets import SecretBox
 from frontdesk.settings import Settings
 from frontdesk.store.calendar_tables import calendar_appointments, calendar_busy
@@ -77,10 +78,6 @@ class CalendarDeps(Protocol):
     def outbound(self) -> httpx.AsyncClient:
         """The guarded client: calendar URLs are the tenant's."""
         ...
-
-
-class TenantLookup(Protocol):
-    async def tenant(self, tenant_id: str) -> TenantInfo | None: ...
 
 
 class CalendarSync:
@@ -252,7 +249,7 @@ class CalendarSync:
             cal = (settings or {}).get("calendar") or {}
             if not (isinstance(cal, dict) and (cal.get("caldav") or cal.get("google"))):
                 continue
-            row = await self.deps.db.run_read(lambda c, t=tenant_id: state.read(c, t))
+            row = await self.deps.db.run_read(partial(state.read, tenant_id=tenant_id))
             due = row is None or row.busy_next_at is None or as_utc(row.busy_next_at) <= now
             if due:
                 with contextlib.suppress(SyncFailed, ConfigError):

@@ -1,14 +1,16 @@
 """The channel adapter contract: one adapter per provider, holding no state of its own.
 
 An adapter answers provider handshakes, says which channel a webhook is for, verifies the
-provider's proof (signature or shared secret), parses the payload into normalized events, and
-sends outbound messages. Every provider base URL comes from the channel's ``settings.api_base_url``
-so tests can point adapters at fake provider servers on 127.0.0.1.
+provider's proof (signature or shared secret), parses the payload into normalized events, sends
+outbound messages, and says what each channel carries (``capabilities``). Every provider base
+URL comes from the channel's ``settings.api_base_url`` so tests can point adapters at fake
+provider servers on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -16,10 +18,14 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.responses import Response
 
+from frontdesk.channels.capabilities import Capabilities, for_channel_type
 from frontdesk.errors import NotFound
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.security.ssrf import BlockedDestination
+
+# An active channel of the provider with its credentials, as a handshake checks them.
+Candidate = tuple[ChannelInfo, dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +67,16 @@ class ChannelAdapter(ABC):
     # Headers carrying the provider's proof: a webhook with two different values of one is refused.
     signature_headers: ClassVar[tuple[str, ...]] = ()
 
-    def handshake(self, req: RawRequest, channels: list[ChannelInfo]) -> Response | None:
-        """Answer a provider's subscription check (GET challenge, Event Grid validation), if this is one."""
+    def capabilities(self, channel: ChannelInfo) -> Capabilities:
+        """What ``channel`` carries through this provider: limits, buttons, markup, send rate, segments."""
+        return for_channel_type(channel.channel_type)
+
+    def handshake(self, req: RawRequest, channels: Sequence[Candidate]) -> Response | None:
+        """Answer a provider's subscription check (GET challenge, Event Grid validation), if this is one.
+
+        ``channels`` are the provider's active channels, each with its credentials (verify tokens
+        are credentials, which ChannelInfo does not carry).
+        """
         return None
 
     def routing_keys(self, req: RawRequest) -> list[str]:

@@ -1,4 +1,4 @@
-"""Agent Markdown → each channel's format, split to the channel's limits.
+"""Agent Markdown → each channel's format, split to the channel's limits (``Capabilities``).
 
 Agents write Markdown. WhatsApp gets its own markers (``*bold*``, ``_italic_``, ``~strike~``,
 ```` ```mono``` ````), Messenger, Instagram and SMS get plain text, Telegram keeps the Markdown,
@@ -26,52 +26,21 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
-# Characters per message. Absent channel types (email, webchat, voice) are never split.
-LIMITS: dict[str, int] = {
-    "whatsapp": 4096,
-    "telegram": 4096,
-    "messenger": 2000,
-    "instagram": 1000,
-    "sms": 1600,
-}
-# Twilio caps every Programmable Messaging body, WhatsApp included, at 1600 characters (error 21617).
-_PROVIDER_LIMITS: dict[tuple[str, str], int] = {("whatsapp", "twilio"): 1600}
-_CAPTION_LIMITS: dict[str, int] = {"whatsapp": 1024}
-_PASSTHROUGH = frozenset({"email", "webchat", "voice"})
-_NO_BUTTONS = frozenset({"sms", "voice", "email"})
-# Twilio and ACS carry WhatsApp buttons only inside pre-approved templates, not in free-form replies.
-_NO_BUTTON_PROVIDERS = frozenset({("whatsapp", "twilio"), ("whatsapp", "acs")})
+from frontdesk.channels.capabilities import Capabilities
+from frontdesk.channels.segments import is_gsm7
+
+# What every channel with buttons can show, WhatsApp's reply buttons being the narrowest: agents
+# keep their choices to it.
+MAX_BUTTONS = 3
+BUTTON_TITLE_CHARS = 20
 
 
-def limit_for(channel_type: str, provider: str = "") -> int | None:
-    """The most characters one message may carry on this channel, or None when it is never split."""
-    return _PROVIDER_LIMITS.get((channel_type, provider), LIMITS.get(channel_type))
-
-
-def caption_limit(channel_type: str, provider: str = "") -> int | None:
-    """The most characters of a media caption, where the channel limits captions separately."""
-    return _CAPTION_LIMITS.get(channel_type)
-
-
-def supports_buttons(channel_type: str, provider: str = "") -> bool:
-    """True when replies on this channel can carry tappable buttons (quick replies)."""
-    return channel_type not in _NO_BUTTONS and (channel_type, provider) not in _NO_BUTTON_PROVIDERS
-
-
-def render_buttons(
-    text: str, buttons: Sequence[dict[str, str]], channel_type: str, provider: str = ""
-) -> str:
+def render_buttons(text: str, buttons: Sequence[dict[str, str]], capabilities: Capabilities) -> str:
     """The text to send with ``buttons``: unchanged where the channel shows buttons, else a numbered list."""
-    if not buttons or supports_buttons(channel_type, provider):
+    if not buttons or capabilities.buttons is not None:
         return text
     choices = "\n".join(f"{n}. {button['title']}" for n, button in enumerate(buttons, start=1))
     return f"{text.rstrip()}\n\n{choices}" if text.strip() else choices
-
-
-# WhatsApp shows at most 3 reply buttons of 20 characters, under a body of at most 1024.
-MAX_BUTTONS = 3
-BUTTON_TITLE_CHARS = 20
-_BUTTON_BODY_LIMITS: dict[str, int] = {"whatsapp": 1024}
 
 
 def clean_choices(values: Any) -> list[str]:
@@ -84,7 +53,7 @@ def clean_choices(values: Any) -> list[str]:
 
 
 def render_reply(
-    text: str, buttons: Sequence[str], channel_type: str, provider: str = ""
+    text: str, buttons: Sequence[str], capabilities: Capabilities
 ) -> list[tuple[str, dict | None]]:
     """The parts to send for one agent reply with its choices: (text, payload) each.
 
@@ -92,31 +61,28 @@ def render_reply(
     elsewhere, or when that part is too long to sit above buttons, they become a numbered list.
     """
     choices = [{"id": f"choice_{n}", "title": title} for n, title in enumerate(buttons, start=1)]
-    if choices and supports_buttons(channel_type, provider):
-        parts = render(text, channel_type, provider)
-        body_limit = _BUTTON_BODY_LIMITS.get(channel_type)
-        if parts and (body_limit is None or len(parts[-1]) <= body_limit):
+    shown = capabilities.buttons
+    if choices and shown is not None:
+        parts = render(text, capabilities)
+        if parts and (shown.body_limit is None or len(parts[-1]) <= shown.body_limit):
             return [(part, None) for part in parts[:-1]] + [(parts[-1], {"buttons": choices})]
     if choices:
         text = f"{text.rstrip()}\n\n" + "\n".join(f"{n}. {c['title']}" for n, c in enumerate(choices, 1))
-    return [(part, None) for part in render(text, channel_type, provider)]
+    return [(part, None) for part in render(text, capabilities)]
 
 
-def render(text: str, channel_type: str, provider: str = "") -> list[str]:
-    """The parts to send, in order, for one agent reply on this kind of channel."""
-    limit = limit_for(channel_type, provider)
-    if channel_type == "voice":  # spoken by text-to-speech: Markdown markers would be read out
+def render(text: str, capabilities: Capabilities) -> list[str]:
+    """The parts to send, in order, for one agent reply on a channel with these capabilities."""
+    limit, markup = capabilities.text_limit, capabilities.markup
+    if markup == "speech":  # spoken by text-to-speech: Markdown markers would be read out
         plain = markdown_to_text(text, whatsapp=False).strip()
         return [plain] if plain else []
-    if channel_type in _PASSTHROUGH or limit is None:
+    if markup == "verbatim" or limit is None:
         return [text] if text.strip() else []
-    if channel_type == "sms":
-        return _render_sms(markdown_to_text(text, whatsapp=False), limit)
-    if channel_type == "whatsapp":
-        return split_text(markdown_to_text(text, whatsapp=True), limit)
-    if channel_type in ("messenger", "instagram"):
-        return split_text(markdown_to_text(text, whatsapp=False), limit)
-    return split_text(text, limit)
+    marked = text if markup == "markdown" else markdown_to_text(text, whatsapp=markup == "whatsapp")
+    if capabilities.segments is not None:
+        return _render_sms(marked, limit)
+    return split_text(marked, limit)
 
 
 # --- Markdown → WhatsApp markers or plain text -------------------------------------------------
@@ -271,14 +237,8 @@ def _inside(position: int, spans: list[tuple[int, int]], starts: list[int]) -> b
     return i >= 0 and position < spans[i][1]
 
 
-# --- SMS: GSM-7 or UCS-2 -----------------------------------------------------------------------
+# --- SMS: as few segments as possible ----------------------------------------------------------
 
-# 3GPP TS 23.038 default alphabet (less ESC) and its extension table, whose characters cost two septets.
-_GSM_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM_EXTENSION = frozenset("\f^{}\\[~]|€")
 # Escaped because most of these look like their replacement: that is the point of replacing them.
 _TYPOGRAPHY = str.maketrans(
     {
@@ -309,36 +269,6 @@ _TYPOGRAPHY = str.maketrans(
 )
 
 
-def is_gsm7(text: str) -> bool:
-    """True when every character of ``text`` is in the GSM-7 alphabet or its extension table."""
-    return all(ch in _GSM_BASIC or ch in _GSM_EXTENSION for ch in text)
-
-
-def sms_segments(text: str) -> int:
-    """How many SMS segments ``text`` costs: GSM-7 160 / 153 septets, else UCS-2 70 / 67 code units."""
-    if is_gsm7(text):
-        units = [2 if ch in _GSM_EXTENSION else 1 for ch in text]
-        single, multi = 160, 153
-    else:
-        units = [len(ch.encode("utf-16-le")) // 2 for ch in text]
-        single, multi = 70, 67
-    total = sum(units)
-    if total <= single:
-        return 1 if total else 0
-    return _packed_segments(units, multi)
-
-
-def _packed_segments(units: list[int], per_segment: int) -> int:
-    # An escape pair or a surrogate pair is never split across two segments, so a segment may
-    # close one unit short of full; counting that way matches what carriers bill.
-    segments, used = 1, 0
-    for size in units:
-        if used + size > per_segment:
-            segments, used = segments + 1, 0
-        used += size
-    return segments
-
-
 def _gsm7_typography(text: str) -> str | None:
     candidate = text.translate(_TYPOGRAPHY)
     return candidate if is_gsm7(candidate) else None
@@ -359,16 +289,12 @@ def _render_sms(text: str, limit: int) -> list[str]:
 
 
 __all__ = [
-    "LIMITS",
-    "caption_limit",
+    "BUTTON_TITLE_CHARS",
+    "MAX_BUTTONS",
     "clean_choices",
-    "is_gsm7",
-    "limit_for",
     "markdown_to_text",
     "render",
     "render_buttons",
     "render_reply",
-    "sms_segments",
     "split_text",
-    "supports_buttons",
 ]

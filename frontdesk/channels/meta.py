@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import re
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -21,10 +20,12 @@ import httpx
 from starlette.responses import PlainTextResponse, Response
 
 from frontdesk.channels import meta_parse
-from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest, json_object
+from frontdesk.channels.base import Candidate, ChannelAdapter, MediaSource, RawRequest, json_object
+from frontdesk.channels.capabilities import Capabilities, for_channel_type
 from frontdesk.channels.meta_json import as_dict, as_list, as_str
 from frontdesk.channels.meta_send import messenger_body, whatsapp_body
 from frontdesk.errors import DeliveryError, InvalidSignature, NotFound, PermanentDelivery, RetryableDelivery
+from frontdesk.model.http import retry_after
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.model.routing import ChannelInfo
 
@@ -35,7 +36,11 @@ SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
 RETRYABLE_CODES = frozenset({1, 2, 4, 17, 32, 341, 613, 80007, 130429, 131016, 131048, 131056})
 AUTH_CODES = frozenset({102, 190})
 MESSAGING_TYPES = ("messenger", "instagram")
+# WhatsApp Cloud API: 80 messages/s per business number by default (Messenger and Instagram alike).
+SEND_RATE = 80.0
 META_DOMAINS = ("fbsbx.com", "facebook.com", "fbcdn.net", "whatsapp.net", "whatsapp.com")
+
+_CARRIED = {t: replace(for_channel_type(t), send_rate=SEND_RATE) for t in ("whatsapp", *MESSAGING_TYPES)}
 
 
 class MetaAdapter(ChannelAdapter):
@@ -47,16 +52,22 @@ class MetaAdapter(ChannelAdapter):
     webhook_content_types: ClassVar[tuple[str, ...]] = ("application/json",)
     signature_headers: ClassVar[tuple[str, ...]] = ("x-hub-signature-256",)
 
-    # Verify tokens are credentials, which ChannelInfo does not carry: callers pass them alongside.
-    def handshake(  # type: ignore[override]
-        self, req: RawRequest, channels: list[tuple[ChannelInfo, dict[str, Any]]]
-    ) -> Response | None:
+    def capabilities(self, channel: ChannelInfo) -> Capabilities:
+        return _CARRIED.get(channel.channel_type) or replace(
+            for_channel_type(channel.channel_type), send_rate=SEND_RATE
+        )
+
+    def handshake(self, req: RawRequest, channels: Sequence[Candidate]) -> Response | None:
         """Answer Meta's subscription check: echo ``hub.challenge`` when the verify token is a channel's."""
         if req.method.upper() != "GET":
             return None
         mode, token, challenge = (_query(req, name) for name in ("mode", "verify_token", "challenge"))
-        known = mode == "subscribe" and token and challenge
-        if known and any(_token_matches(token, info, credentials) for info, credentials in channels):
+        if (
+            mode == "subscribe"
+            and token
+            and challenge
+            and any(_token_matches(token, info, credentials) for info, credentials in channels)
+        ):
             return PlainTextResponse(challenge)
         return PlainTextResponse(
             "Meta webhook verification failed: hub.mode must be 'subscribe' and hub.verify_token the "
@@ -235,7 +246,7 @@ def classify(response: httpx.Response) -> DeliveryError:
             needs_attention=True,
         )
     if code in RETRYABLE_CODES or status >= 500 or status == 429 or error.get("is_transient") is True:
-        return RetryableDelivery(message, provider_code=provider_code, retry_after=_retry_after(response))
+        return RetryableDelivery(message, provider_code=provider_code, retry_after=retry_after(response))
     return PermanentDelivery(message, provider_code=provider_code)
 
 
@@ -247,22 +258,6 @@ def _describe(response: httpx.Response, error: dict[str, Any]) -> str:
     details = as_dict(error.get("error_data")).get("details")
     suffix = f" ({details})" if isinstance(details, str) and details else ""
     return f"Graph API HTTP {response.status_code}: {text}{suffix}"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        when = when if when.tzinfo else when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _sent_id(data: dict[str, Any]) -> str | None:

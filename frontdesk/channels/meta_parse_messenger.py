@@ -123,7 +123,10 @@ def _messenger_attachment(attachment: dict[str, Any]) -> Content:
     body = as_dict(attachment.get("payload"))
     if atype == "location":
         coordinates = body["coordinates"]
-        place = {"latitude": float(coordinates["lat"]), "longitude": float(coordinates["long"])}
+        place: dict[str, Any] = {
+            "latitude": float(coordinates["lat"]),
+            "longitude": float(coordinates["long"]),
+        }
         title = as_str(attachment.get("title")) or ""
         if title:
             place["name"] = title

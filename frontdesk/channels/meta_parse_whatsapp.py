@@ -13,6 +13,7 @@ username may send the id alone, with ``profile.username``; ``system`` messages r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +160,7 @@ def _identity_change(msg: dict[str, Any], wa_id: str, bsuid: str | None) -> Iden
 
 def _whatsapp_content(msg: dict[str, Any]) -> Content:
     mtype = msg.get("type")
+    payload: dict[str, Any]
     if mtype == "text":
         kind, text, payload = "text", required(msg["text"], "body"), {}
     elif mtype in MEDIA_KINDS:
@@ -229,7 +231,7 @@ def _whatsapp_reaction(reaction: dict[str, Any]) -> Content:
     return "reaction", emoji, {"reaction": details}
 
 
-WHATSAPP_PARSERS = {
+WHATSAPP_PARSERS: dict[str, Callable[[Any], Content]] = {
     "interactive": _whatsapp_interactive,
     "button": _whatsapp_button,
     "location": _whatsapp_location,

@@ -9,13 +9,16 @@ again (its first sender died before recording the outcome) is recorded once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from starlette.responses import Response
 
-from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest
+from frontdesk.channels.base import Candidate, ChannelAdapter, MediaSource, RawRequest
+from frontdesk.channels.capabilities import Capabilities
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.store.channel_tables import mock_sends
@@ -23,16 +26,19 @@ from frontdesk.store.db import Database, utcnow
 
 
 class MockSender(ChannelAdapter):
-    idempotent_sends = True  # type: ignore[misc]
+    idempotent_sends = True
 
     def __init__(self, real: ChannelAdapter, db: Database) -> None:
         self.real = real
         self.db = db
-        self.provider = real.provider  # type: ignore[misc]
-        self.delivers_in_store = real.delivers_in_store  # type: ignore[misc]
-        self.media_domains = real.media_domains  # type: ignore[misc]
+        self.provider = real.provider  # type: ignore[misc]  # per instance: it wraps any provider
+        self.delivers_in_store = real.delivers_in_store  # type: ignore[misc]  # per instance: it wraps any provider
+        self.media_domains = real.media_domains  # type: ignore[misc]  # per instance: it wraps any provider
 
-    def handshake(self, req: RawRequest, channels: list) -> Any:  # type: ignore[override]
+    def capabilities(self, channel: ChannelInfo) -> Capabilities:
+        return self.real.capabilities(channel)
+
+    def handshake(self, req: RawRequest, channels: Sequence[Candidate]) -> Response | None:
         return self.real.handshake(req, channels)
 
     def routing_keys(self, req: RawRequest) -> list[str]:
@@ -44,7 +50,7 @@ class MockSender(ChannelAdapter):
     def parse(self, req: RawRequest, channel: ChannelInfo) -> list[InboundEvent]:
         return self.real.parse(req, channel)
 
-    def __getattr__(self, name: str) -> Any:  # provider extras such as Twilio's parse_call
+    def __getattr__(self, name: str) -> Any:  # the real adapter's own attributes (its public_url…)
         return getattr(self.real, name)
 
     async def send(
@@ -72,7 +78,7 @@ class MockSender(ChannelAdapter):
                 if first is not None:
                     return first
             conn.execute(mock_sends.insert().values(**row))
-            return row["provider_message_id"]
+            return str(row["provider_message_id"])
 
         return SendResult(await self.db.run_write(record), "sent")
 

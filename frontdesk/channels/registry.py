@@ -1,35 +1,19 @@
-"""Provider name → adapter. Providers without an adapter in this version fail their sends visibly."""
+"""Provider name → adapter. Providers without an adapter in this version (``channels.unsupported``)
+fail their sends visibly."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-import httpx
+from typing import ClassVar
 
 from frontdesk.channels.base import ChannelAdapter
 from frontdesk.channels.meta import MetaAdapter
 from frontdesk.channels.mock import MockSender
 from frontdesk.channels.twilio import TwilioAdapter
+from frontdesk.channels.unsupported import UnsupportedAdapter
+from frontdesk.channels.voice import VoiceAdapter
 from frontdesk.channels.webchat import WebchatAdapter
-from frontdesk.errors import NotFound, PermanentDelivery
-from frontdesk.model.messages import OutboundMessage, SendResult
-from frontdesk.model.routing import ChannelInfo
+from frontdesk.errors import NotFound
 from frontdesk.store.db import Database
-
-
-class UnsupportedAdapter(ChannelAdapter):
-    provider: ClassVar[str] = "unsupported"
-
-    def __init__(self, provider: str) -> None:
-        self.name = provider
-
-    def routing_keys(self, req: Any) -> list[str]:
-        raise NotFound(f"provider {self.name!r} has no webhook in this version")
-
-    async def send(
-        self, msg: OutboundMessage, channel: ChannelInfo, credentials: dict[str, Any], http: httpx.AsyncClient
-    ) -> SendResult:
-        raise PermanentDelivery(f"sending through provider {self.name!r} is not available in this version")
 
 
 class InStoreAdapter(WebchatAdapter):
@@ -53,6 +37,14 @@ class AdapterRegistry:
 
     def get(self, provider: str) -> ChannelAdapter:
         return self._adapters.get(provider) or UnsupportedAdapter(provider)
+
+    def voice(self, provider: str) -> VoiceAdapter:
+        """The adapter answering ``provider``'s calls; in mock mode the real one (a call sends nothing)."""
+        adapter = self.get(provider)
+        real = adapter.real if isinstance(adapter, MockSender) else adapter
+        if not isinstance(real, VoiceAdapter):
+            raise NotFound(f"provider {provider!r} carries no calls in this version")
+        return real
 
     def available(self, provider: str) -> bool:
         return provider in self._adapters

@@ -1,10 +1,11 @@
 """Twilio: SMS, WhatsApp through Twilio, and Voice.
 
 Webhooks are form posts signed with X-Twilio-Signature; messages go out through the REST API's
-Messages resource. Calls are answered with TwiML (``channels/twiml.py``) by the voice endpoint,
-which reads call webhooks with ``TwilioAdapter.parse_call``; ``parse`` reads messages and delivery
-statuses only. This module holds the adapter and the signature check; reading webhooks lives in
-``twilio_parse``, the send form and error classification in ``twilio_send``.
+Messages resource. Calls are answered with TwiML (``channels/twiml.py``): the adapter is a
+``VoiceAdapter``, reading call webhooks with ``parse_call`` for ``pipeline.calls``; ``parse`` reads
+messages and delivery statuses only. This module holds the adapter and the signature check;
+reading webhooks lives in ``twilio_parse``, the send form, error classification and what each
+channel carries in ``twilio_send``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 import httpx
+from starlette.responses import Response
 
-from frontdesk.channels import twilio_parse
-from frontdesk.channels.base import ChannelAdapter, MediaSource, RawRequest, json_object, origin
-from frontdesk.channels.twilio_parse import CallEvent, header, is_json
+from frontdesk.channels import twilio_parse, twilio_send, twiml
+from frontdesk.channels.base import MediaSource, RawRequest, json_object, origin
+from frontdesk.channels.capabilities import Capabilities
+from frontdesk.channels.twilio_parse import header, is_json
 from frontdesk.channels.twilio_send import account, delivery_error, message_form
+from frontdesk.channels.voice import CallEvent, CallStep, VoiceAdapter
 from frontdesk.errors import InvalidSignature, NotFound, RetryableDelivery
 from frontdesk.model.messages import InboundEvent, OutboundMessage, SendResult
 from frontdesk.model.routing import ChannelInfo
@@ -46,7 +50,7 @@ def twilio_signature(
     return base64.b64encode(digest).decode("ascii")
 
 
-class TwilioAdapter(ChannelAdapter):
+class TwilioAdapter(VoiceAdapter):
     provider: ClassVar[str] = "twilio"
     # MediaUrlN is the Media subresource on api.twilio.com; it redirects to Twilio's storage,
     # and each redirect is checked by the outbound guard.
@@ -60,10 +64,16 @@ class TwilioAdapter(ChannelAdapter):
         "application/json",
     )
     signature_headers: ClassVar[tuple[str, ...]] = ("x-twilio-signature",)
+    ended_statuses: ClassVar[frozenset[str]] = frozenset(
+        {"completed", "busy", "failed", "no-answer", "canceled"}
+    )
 
     def __init__(self, public_url: str = "") -> None:
         # FRONTDESK_PUBLIC_URL: where Twilio posts delivery statuses back to us.
         self.public_url = public_url.rstrip("/")
+
+    def capabilities(self, channel: ChannelInfo) -> Capabilities:
+        return twilio_send.capabilities(channel)
 
     def routing_keys(self, req: RawRequest) -> list[str]:
         return twilio_parse.routing_keys(req)
@@ -95,6 +105,9 @@ class TwilioAdapter(ChannelAdapter):
         """Read a voice webhook; BadRequest if it names no call."""
         return twilio_parse.parse_call(req)
 
+    def call_response(self, step: CallStep) -> Response:
+        return Response(twiml.render(step), media_type="application/xml")
+
     async def send(
         self, msg: OutboundMessage, channel: ChannelInfo, credentials: dict[str, Any], http: httpx.AsyncClient
     ) -> SendResult:
@@ -122,7 +135,9 @@ class TwilioAdapter(ChannelAdapter):
         http: httpx.AsyncClient,
     ) -> MediaSource:
         media = payload.get("media") if isinstance(payload, dict) else None
-        url = media.get("url") if isinstance(media, dict) else None
+        if not isinstance(media, dict):
+            raise NotFound("this Twilio message carries no media")
+        url = media.get("url")
         if not url or not isinstance(url, str):
             raise NotFound("this Twilio message carries no media")
         headers = {}

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from frontdesk.channels.base import RawRequest
+from frontdesk.channels.voice import CallEvent
 from frontdesk.errors import BadRequest
 from frontdesk.model.bsuid import bsuid_or_none
 from frontdesk.model.messages import InboundEvent, InboundMessage, StatusUpdate, UnattributedMessage
@@ -52,19 +52,6 @@ ERROR_TITLES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class CallEvent:
-    """One voice webhook (call start, <Gather> result, status) as the voice endpoint needs it."""
-
-    call_sid: str
-    from_: str
-    to: str
-    speech_result: str | None
-    confidence: float | None
-    call_status: str
-    digits: str | None
-
-
 def routing_keys(req: RawRequest) -> list[str]:
     """Our number the webhook is for; BadRequest when the webhook names none."""
     fields = _fields(req)
@@ -85,7 +72,8 @@ def parse_events(req: RawRequest) -> list[InboundEvent]:
     status = _status_of(fields)
     if status:
         return _status_update(sid, status, fields)
-    if not (fields.get("From", "").strip() or bsuid_or_none(fields.get("ExternalUserId"))):
+    # "whatsapp:" with nothing after it names no one either.
+    if not (address(fields.get("From", "")) or bsuid_or_none(fields.get("ExternalUserId"))):
         # No conversation to put it in, but Twilio will not send it again: keep it on its own.
         return [UnattributedMessage(sid, "the message names no sender (no From)", dict(fields))]
     return [_message(sid, fields)]

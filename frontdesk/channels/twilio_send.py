@@ -1,4 +1,5 @@
-"""Twilio sends: the form posted to the Messages resource, and what a refusal means.
+"""Twilio sends: what a channel carries, the form posted to the Messages resource, and what a
+refusal means.
 
 The form says who sends (a number, or a Messaging Service) and what: text and media, or once
 WhatsApp's 24-hour window has closed, the channel's re-engagement template. A refusal is
@@ -9,17 +10,19 @@ classified as retryable, permanent, or needing a person to fix the channel. The 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from frontdesk.channels.base import json_object
 from frontdesk.channels.bsuid_sends import require_phone_for, require_whatsapp
+from frontdesk.channels.capabilities import Capabilities, for_channel_type
 from frontdesk.channels.twilio_parse import ERROR_TITLES, WHATSAPP_PREFIX, address
 from frontdesk.errors import PermanentDelivery, RetryableDelivery
 from frontdesk.model.bsuid import is_bsuid
+from frontdesk.model.http import retry_after
 from frontdesk.model.messages import OutboundMessage
 from frontdesk.model.routing import ChannelInfo
 
@@ -27,6 +30,32 @@ WHATSAPP_WINDOW = timedelta(hours=24)
 RETRYABLE_CODES = frozenset({20429, 30001, 63018})  # too many requests, queue overflow, WhatsApp rate
 # Account or sender misconfiguration: retrying cannot help, a person has to fix the channel.
 ATTENTION_CODES = frozenset({20003, 21606, 63007})
+
+# Twilio caps every Programmable Messaging body, WhatsApp included, at 1600 characters (error 21617),
+# and carries WhatsApp buttons only inside pre-approved templates, not in free-form replies.
+_WHATSAPP = replace(for_channel_type("whatsapp"), text_limit=1600, buttons=None, send_rate=10.0)
+# Twilio's documented defaults: US/Canada long codes 1 segment/s, toll-free 3/s, short codes 100/s.
+_TOLL_FREE_NANP = frozenset({"800", "833", "844", "855", "866", "877", "888"})
+_LONG_CODE, _TOLL_FREE, _SHORT_CODE = (
+    replace(for_channel_type("sms"), send_rate=r) for r in (1.0, 3.0, 100.0)
+)
+
+
+def capabilities(channel: ChannelInfo) -> Capabilities:
+    """What ``channel`` carries through Twilio; SMS is paced by the kind of number that sends."""
+    if channel.channel_type == "whatsapp":
+        return _WHATSAPP
+    if channel.channel_type == "sms":
+        return _sms(channel.phone_number or "")
+    return for_channel_type(channel.channel_type)
+
+
+def _sms(number: str) -> Capabilities:
+    if number.isdigit() and 5 <= len(number) <= 6:
+        return _SHORT_CODE
+    if number.startswith("+1") and number[2:5] in _TOLL_FREE_NANP:
+        return _TOLL_FREE
+    return _LONG_CODE
 
 
 def message_form(msg: OutboundMessage, channel: ChannelInfo, public_url: str) -> dict[str, str]:
@@ -74,7 +103,7 @@ def delivery_error(resp: httpx.Response) -> PermanentDelivery | RetryableDeliver
     if resp.status_code == 401 or code in ATTENTION_CODES:
         return PermanentDelivery(message, provider_code=provider_code, needs_attention=True)
     if resp.status_code == 429 or resp.status_code >= 500 or code in RETRYABLE_CODES:
-        return RetryableDelivery(message, provider_code=provider_code, retry_after=_retry_after(resp))
+        return RetryableDelivery(message, provider_code=provider_code, retry_after=retry_after(resp))
     return PermanentDelivery(message, provider_code=provider_code)
 
 
@@ -122,20 +151,3 @@ def _outside_window(last_inbound_at: datetime | None) -> bool:
 def _on_channel(number: str | None, whatsapp: bool) -> str:
     plain = address(number or "")
     return WHATSAPP_PREFIX + plain if whatsapp else plain
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("retry-after", "").strip()
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)

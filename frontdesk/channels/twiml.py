@@ -1,4 +1,4 @@
-"""TwiML documents for the voice endpoint: speak, listen for speech, redirect, hand over, hang up.
+"""TwiML documents for Twilio calls: speak, listen for speech, redirect, hand over, hang up.
 
 Every builder returns a complete document. They are built with ElementTree so whatever an agent
 says is escaped; characters XML 1.0 cannot carry at all (most control characters) are dropped,
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+
+from frontdesk.channels.voice import CallStep, Ended, HangUp, Listen, Redirect, Transfer
 
 DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -136,3 +138,24 @@ def _clean(text: str) -> str:
 
 def _document(response: ET.Element) -> str:
     return DECLARATION + ET.tostring(response, encoding="unicode")
+
+
+def empty() -> str:
+    """A document that does nothing: the answer to a webhook about a call that is over."""
+    return DECLARATION + "<Response/>"
+
+
+def render(step: CallStep) -> str:
+    """The TwiML document for what the call does next."""
+    match step:
+        case Listen(text, action, language):
+            return say_then_gather(text, action, language=language)
+        case Redirect(text, url, language):
+            return say_and_redirect(text, url, language=language)
+        case HangUp(text, language):
+            return say_and_hangup(text, language=language)
+        case Transfer(text, number, language):
+            return dial(text, number, language=language)
+        case Ended():
+            return empty()
+    raise TypeError(f"not a call step: {step!r}")

@@ -34,7 +34,7 @@ def _settings(database: str | None = None, **overrides: object) -> Settings:
     return get_settings(**overrides)
 
 
-def run(coro):  # type: ignore[no-untyped-def]
+def run(coro):
     return asyncio.run(coro)
 
 

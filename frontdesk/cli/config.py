@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -61,7 +61,7 @@ def run(action: Callable[[ConfigService], Awaitable[T]]) -> T:
         fail(str(exc))
 
 
-def fail(message: str) -> Any:
+def fail(message: str) -> NoReturn:
     err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 

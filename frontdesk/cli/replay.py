@@ -153,7 +153,7 @@ async def replay(
     channel_id: str | None = None,
     public_url: str | None = None,
     wait: float = 10.0,
-    on_result=None,  # type: ignore[no-untyped-def]
+    on_result=None,
 ) -> list[Replayed]:
     server = server.rstrip("/")
     public = (public_url or rt.settings.public_url or server).rstrip("/")

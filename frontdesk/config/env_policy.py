@@ -42,8 +42,8 @@ def references(kind: str, data: Any) -> list[tuple[str, str]]:
         if isinstance(name, str) and name:
             out.append(("config.api_key_env", name))
     elif kind == "tenant":
-        settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
-        calendar = settings.get("calendar") if isinstance(settings.get("calendar"), dict) else {}
+        settings = _object(data.get("settings"))
+        calendar = _object(settings.get("calendar"))
         for block, key in CALENDAR_ENV_FIELDS:
             node = calendar.get(block)
             name = node.get(key) if isinstance(node, dict) else None
@@ -119,3 +119,7 @@ def resolve(
     if problem:
         raise ConfigError(f"{where}: {problem}")
     raise ConfigError(f"{where} refers to environment variable {name}, which is not set")
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -189,7 +189,9 @@ def for_use(settings: dict[str, Any], tenant_id: str, box: SecretBox) -> dict[st
     calendar = out.get("calendar") if isinstance(out, dict) else None
     for block_name, key in env_policy.CALENDAR_ENV_FIELDS:
         block = calendar.get(block_name) if isinstance(calendar, dict) else None
-        name = block.pop(key, "") if isinstance(block, dict) else ""
+        if not isinstance(block, dict):
+            continue
+        name = block.pop(key, "")
         if not name:
             continue
         value = env_refs.read(name, tenant_id)

@@ -212,7 +212,7 @@ async def _plan_one(service: ConfigService, k: Kind, raw: Any, principal: Princi
     async with service.db.read() as conn:
         row = await repo.fetch(conn, k, object_id) if isinstance(object_id, str) else None
     current = service.full(k, row) if row is not None else None
-    if row is not None and not principal.can_see(current["tenant_id"]):
+    if current is not None and not principal.can_see(current["tenant_id"]):
         raise ConflictError(f"{k.label} '{object_id}' already exists")
     if current is not None and data.get("tenant_id", current["tenant_id"]) != current["tenant_id"]:
         raise ConfigError(

@@ -23,7 +23,6 @@ Visible = Callable[[str], bool]
 CONFLICTS = frozenset(
     {"duplicate_id", "duplicate_phone", "duplicate_routing_key", "duplicate_primary", "duplicate_mapping"}
 )
-NOT_AVAILABLE_YET: frozenset[str] = frozenset()
 
 
 def issue(code: str, message: str, object_type: str, object_id: str) -> Issue:
@@ -289,13 +288,7 @@ def report(
             warnings.append(
                 issue("agent_without_channel", f"Agent '{aid}' is not mapped to any channel", "agent", aid)
             )
-        if agent["status"] == "active" and agent["kind"] in NOT_AVAILABLE_YET:
-            message = (
-                f"Agent '{aid}' is of kind '{agent['kind']}', which is not available yet in this version; "
-                "messages routed to it will not be answered"
-            )
-            warnings.append(issue("kind_not_available", message, "agent", aid))
-        elif agent["status"] == "active" and agent["kind"] == "remote" and not agent["config"].get("url"):
+        if agent["status"] == "active" and agent["kind"] == "remote" and not agent["config"].get("url"):
             message = (
                 f"Agent '{aid}' has no config.url: Frontdesk calls remote agents there with its own "
                 "contract (docs/remote-agents.md), so until a bridge to its foundry_endpoint is set, its "

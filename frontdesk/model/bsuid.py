@@ -22,11 +22,11 @@ PORTFOLIO_SETTING = "business_portfolio_id"
 
 def is_bsuid(value: str | None) -> bool:
     """Whether ``value`` is a BSUID or a parent BSUID (as opposed to a phone number or chat id)."""
-    return bool(value) and BSUID.match(value) is not None  # type: ignore[arg-type]
+    return value is not None and BSUID.match(value) is not None
 
 
 def is_parent(value: str | None) -> bool:
-    return is_bsuid(value) and PARENT_MARK in value  # type: ignore[operator]
+    return value is not None and is_bsuid(value) and PARENT_MARK in value
 
 
 def bsuid_or_none(value: Any) -> str | None:

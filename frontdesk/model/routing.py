@@ -8,7 +8,7 @@ on each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +43,13 @@ class AgentInfo:
     status: str
     config: dict[str, Any]
     description: str = ""
+
+
+class TenantLookup(Protocol):
+    """Tenants by id, cached briefly (``pipeline.cache.RoutingCache`` is one): what agents and the
+    calendar read on every turn."""
+
+    async def tenant(self, tenant_id: str) -> TenantInfo | None: ...
 
 
 def channel_info(row: Any) -> ChannelInfo:

@@ -29,7 +29,7 @@ class RoutingCache:
     def invalidate(self) -> None:
         self._entries.clear()
 
-    async def _cached(self, key: tuple, load) -> Any:  # type: ignore[no-untyped-def]
+    async def _cached(self, key: tuple, load) -> Any:
         hit = self._entries.get(key)
         now = time.monotonic()
         if hit is not None and hit[0] > now:
@@ -62,7 +62,7 @@ class RoutingCache:
         if hit is not None and hit[0] > time.monotonic():  # the hot path: skip building the query
             return hit[1]
 
-        def load():  # type: ignore[no-untyped-def]
+        def load():
             where = sa.and_(
                 channels.c.provider == provider, channels.c.routing_key == key, channels.c.active.is_(True)
             )

@@ -23,12 +23,13 @@ import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from frontdesk.channels.base import ChannelAdapter
-from frontdesk.channels.formatting import sms_segments
+from frontdesk.channels.capabilities import Capabilities
 from frontdesk.errors import PermanentDelivery, RetryableDelivery
 from frontdesk.model import backoff
 from frontdesk.model.messages import OutboundMessage
 from frontdesk.model.routing import ChannelInfo
-from frontdesk.pipeline.ratelimit import default_rate
+from frontdesk.pipeline.deps import SendDeps
+from frontdesk.pipeline.ratelimit import sender_rate
 from frontdesk.store.db import as_utc, utcnow
 
 log = structlog.get_logger(__name__)
@@ -46,12 +47,13 @@ INTERRUPTED_TWICE = (
 
 
 async def deliver(
-    rt, conversation_id: str, recipient: str, channel: ChannelInfo, adapter: ChannelAdapter
+    deps: SendDeps, conversation_id: str, recipient: str, channel: ChannelInfo, adapter: ChannelAdapter
 ) -> datetime | None:
     """Send what is queued; return when to come back for a message waiting to be retried, if any."""
-    rows, last_inbound_at = await rt.store.outbox.queued(conversation_id)
-    settings = rt.settings
-    credentials = rt.cache.credentials(channel) if rows else {}
+    rows, last_inbound_at = await deps.store.outbox.queued(conversation_id)
+    settings = deps.settings
+    credentials = deps.cache.credentials(channel) if rows else {}
+    capabilities = adapter.capabilities(channel)
     for row in rows:
         due = as_utc(row.next_attempt_at)
         if due is not None and due > utcnow():
@@ -63,9 +65,9 @@ async def deliver(
         flag = taken_over and not adapter.idempotent_sends
         if taken_over and (attempt > settings.send_max_attempts or (flag and row.possible_duplicate)):
             reason = INTERRUPTED_TWICE if flag else f"gave up after {row.attempts} interrupted attempts"
-            if await _interrupted_for_good(rt, row, reason):
-                rt.notifier.publish(conversation_id)
-                await _health(rt, channel, "dead", reason)
+            if await _interrupted_for_good(deps, row, reason):
+                deps.notifier.publish(conversation_id)
+                await _health(deps, channel, "dead", reason)
             continue
         msg = OutboundMessage(
             id=row.id,
@@ -80,10 +82,12 @@ async def deliver(
             last_inbound_at=last_inbound_at,
         )
         # Paced per sender before the claim, so a long wait never outlives the claim's lease.
-        await rt.send_limiter.wait(
-            f"{channel.provider}:{channel.routing_key}", _rate(channel), _cost(channel, row.text)
+        await deps.send_limiter.wait(
+            f"{channel.provider}:{channel.routing_key}",
+            _rate(channel, capabilities),
+            _cost(capabilities, row.text),
         )
-        if not await _claim(rt, row, attempt, flag):
+        if not await _claim(deps, row, attempt, flag):
             return None  # another worker is sending it (and the ones after it)
         if taken_over:
             log.warning(
@@ -96,7 +100,7 @@ async def deliver(
         health: tuple | None = None
         retry_at = None
         try:
-            result = await adapter.send(msg, channel, credentials, rt.http)
+            result = await adapter.send(msg, channel, credentials, deps.http)
         except PermanentDelivery as exc:
             values = {"status": "failed", "status_reason": exc.message, "error_code": exc.provider_code}
             health = ("failed", exc.message, exc.provider_code, exc.needs_attention)
@@ -127,30 +131,30 @@ async def deliver(
             health = ("sent", None, None, False)
         # Nothing between the provider's answer and this commit: a process dying here is the one
         # way left to lose the outcome of a send.
-        await _record(rt, row.id, attempt, values)
+        await _record(deps, row.id, attempt, values)
         _log_outcome(row.id, channel, values, attempt)
-        rt.notifier.publish(conversation_id)
+        deps.notifier.publish(conversation_id)
         if health is not None:
-            await _health(rt, channel, *health)
+            await _health(deps, channel, *health)
         if retry_at is not None:
             return retry_at
     return None
 
 
-async def _claim(rt, row: Any, attempt: int, possible_duplicate: bool) -> bool:
+async def _claim(deps: SendDeps, row: Any, attempt: int, possible_duplicate: bool) -> bool:
     """→ sending (attempt number ``attempt``), by one sender only."""
-    lease = timedelta(seconds=SEND_LEASES * rt.settings.job_lease_seconds)
-    return await rt.store.outbox.claim(row, attempt, lease, possible_duplicate)
+    lease = timedelta(seconds=SEND_LEASES * deps.settings.job_lease_seconds)
+    return await deps.store.outbox.claim(row, attempt, lease, possible_duplicate)
 
 
-async def _interrupted_for_good(rt, row: Any, reason: str) -> bool:
-    done = await rt.store.outbox.dead_unclaimed(row, reason)
+async def _interrupted_for_good(deps: SendDeps, row: Any, reason: str) -> bool:
+    done = await deps.store.outbox.dead_unclaimed(row, reason)
     if done:
         log.error("send interrupted for good", message_id=row.id, reason=reason)
     return done
 
 
-async def _record(rt, message_id: int, attempt: int, values: dict[str, Any]) -> None:
+async def _record(deps: SendDeps, message_id: int, attempt: int, values: dict[str, Any]) -> None:
     """Commit a send's outcome; while the database does not answer, keep trying here.
 
     Left ``sending``, the row would be taken over after its lease and sent again. Only the claim
@@ -160,7 +164,7 @@ async def _record(rt, message_id: int, attempt: int, values: dict[str, Any]) -> 
     while True:
         tries += 1
         try:
-            updated = await rt.store.outbox.record(message_id, attempt, values)
+            updated = await deps.store.outbox.record(message_id, attempt, values)
         except Exception as exc:
             if not _database_unavailable(exc):
                 raise
@@ -187,11 +191,16 @@ def _database_unavailable(exc: Exception) -> bool:
 
 
 async def _health(
-    rt, channel: ChannelInfo, status: str, error: str | None, code: str | None = None, attention: bool = False
+    deps: SendDeps,
+    channel: ChannelInfo,
+    status: str,
+    error: str | None,
+    code: str | None = None,
+    attention: bool = False,
 ) -> None:
     """The channel's last send outcome, after the message's own is committed; best effort."""
     try:
-        await rt.channel_health.send_outcome(channel, status, error, code, needs_attention=attention)
+        await deps.channel_health.send_outcome(channel, status, error, code, needs_attention=attention)
     except Exception as exc:
         log.warning("recording channel health failed", channel_id=channel.channel_id, error=str(exc)[:200])
 
@@ -207,14 +216,13 @@ def _log_outcome(message_id: int, channel: ChannelInfo, values: dict[str, Any], 
         log.info("send will be retried", message_id=message_id, attempt=attempt, at=at)
 
 
-def _rate(channel: ChannelInfo) -> float:
+def _rate(channel: ChannelInfo, capabilities: Capabilities) -> float:
     try:
-        return default_rate(channel.channel_type, channel.provider, channel.phone_number, channel.settings)
+        return sender_rate(capabilities.send_rate, channel.settings)
     except ValueError:  # a bad max_mps is reported by validation; meanwhile use the provider's default
-        settings = {k: v for k, v in channel.settings.items() if k != "max_mps"}
-        return default_rate(channel.channel_type, channel.provider, channel.phone_number, settings)
+        return capabilities.send_rate
 
 
-def _cost(channel: ChannelInfo, text: str) -> int:
+def _cost(capabilities: Capabilities, text: str) -> int:
     """SMS throughput is counted in segments; everything else in messages."""
-    return sms_segments(text) if channel.channel_type == "sms" else 1
+    return capabilities.segments.count(text) if capabilities.segments is not None else 1

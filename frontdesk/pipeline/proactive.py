@@ -6,11 +6,12 @@ from typing import Any
 
 from frontdesk.channels.formatting import render
 from frontdesk.model.routing import ChannelInfo
+from frontdesk.pipeline.deps import QueueDeps
 from frontdesk.store.outbox import Queued
 
 
 async def queue_message(
-    rt,
+    deps: QueueDeps,
     channel: ChannelInfo,
     to: str,
     text: str,
@@ -22,9 +23,9 @@ async def queue_message(
 
     The same ``idempotency_key`` again returns the first message instead of sending twice.
     """
-    parts = render(text, channel.channel_type, channel.provider) or [text]
-    queued = await rt.store.outbox.queue_proactive(
-        channel, to, parts, payload=payload, idempotency_key=idempotency_key, enqueue=rt.queue.enqueue
+    parts = render(text, deps.adapters.get(channel.provider).capabilities(channel)) or [text]
+    queued = await deps.store.outbox.queue_proactive(
+        channel, to, parts, payload=payload, idempotency_key=idempotency_key, enqueue=deps.queue.enqueue
     )
-    rt.queue.wake()
+    deps.queue.wake()
     return queued

@@ -24,34 +24,17 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-# Twilio's documented defaults: US/Canada long codes 1 segment/s, toll-free 3/s, short codes 100/s.
-_TOLL_FREE_NANP = frozenset({"800", "833", "844", "855", "866", "877", "888"})
-_META_MPS = 80.0  # WhatsApp Cloud API: 80 messages/s per business number by default
-_TWILIO_WHATSAPP_MPS = 10.0
-_TELEGRAM_MPS = 30.0  # Bot API: about 30 messages/s per bot across chats
-# Infobip, ACS and the email providers publish no per-sender figure that binds first; 10/s stays well
-# under their API request quotas. A number with a known throughput sets ``max_mps`` on its channel.
-_DEFAULT_MPS = 10.0
 _BURST_SECONDS = 1.0
 _MAX_IDLE_KEYS = 10_000
 
 
-def default_rate(
-    channel_type: str, provider: str, phone_number: str | None, settings: dict[str, Any]
-) -> float:
-    """Units per second a sender may send: ``settings["max_mps"]`` if set, else its provider's default."""
+def sender_rate(default: float, settings: dict[str, Any]) -> float:
+    """Units per second a sender may send: ``settings["max_mps"]`` if set, else ``default``, the
+    rate its adapter's ``capabilities`` give (the provider's documented default)."""
     configured = settings.get("max_mps")
     if configured is not None:
         return _positive_rate(configured)
-    if provider == "meta":
-        return _META_MPS
-    if provider == "telegram":
-        return _TELEGRAM_MPS
-    if provider == "twilio" and channel_type == "whatsapp":
-        return _TWILIO_WHATSAPP_MPS
-    if provider == "twilio" and channel_type == "sms":
-        return _twilio_sms_rate(phone_number or "")
-    return _DEFAULT_MPS
+    return default
 
 
 def _positive_rate(value: Any) -> float:
@@ -62,14 +45,6 @@ def _positive_rate(value: Any) -> float:
     if not rate > 0 or math.isinf(rate):
         raise ValueError(f"max_mps must be a positive number of messages per second, not {value!r}")
     return rate
-
-
-def _twilio_sms_rate(number: str) -> float:
-    if number.isdigit() and 5 <= len(number) <= 6:
-        return 100.0  # a short code
-    if number.startswith("+1") and number[2:5] in _TOLL_FREE_NANP:
-        return 3.0
-    return 1.0
 
 
 class SendRateLimiter:

@@ -15,6 +15,7 @@ event goes. A failure of the database itself (unreachable, timed out) is no refu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -27,6 +28,8 @@ from frontdesk.errors import NotFound
 from frontdesk.model.messages import InboundEvent, InboundMessage, StatusUpdate, UnattributedMessage
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.pipeline.admission import refusal
+from frontdesk.pipeline.deps import ReceiveDeps
+from frontdesk.pipeline.ingest import Ingested
 from frontdesk.store.db import utcnow
 
 log = structlog.get_logger(__name__)
@@ -44,6 +47,8 @@ class Receipt:
     unattributed: int = 0  # messages naming no sender, kept apart (ingest.unattributed)
     unknown_keys: list[str] = field(default_factory=list)
     refused: list[dict[str, str]] = field(default_factory=list)  # {"provider_message_id", "reason"}
+    # Every message stored or found already stored, for a caller answering it at once (a call).
+    ingested: list[Ingested] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,12 +63,14 @@ class Receipt:
         }
 
 
-async def route(rt, adapter: ChannelAdapter, raw: RawRequest) -> tuple[list[ChannelInfo], list[str]]:
+async def route(
+    deps: ReceiveDeps, adapter: ChannelAdapter, raw: RawRequest
+) -> tuple[list[ChannelInfo], list[str]]:
     """The active channels a webhook is addressed to, and the routing keys no channel has."""
     found: list[ChannelInfo] = []
     unknown: list[str] = []
     for key in adapter.routing_keys(raw):
-        channel = await rt.cache.channel_by_routing_key(adapter.provider, key)
+        channel = await deps.cache.channel_by_routing_key(adapter.provider, key)
         if channel is None:
             unknown.append(key)
         else:
@@ -76,49 +83,67 @@ async def route(rt, adapter: ChannelAdapter, raw: RawRequest) -> tuple[list[Chan
     return found, unknown
 
 
-async def receive(rt, adapter: ChannelAdapter, raw: RawRequest) -> Receipt:
-    channels, unknown = await route(rt, adapter, raw)
+async def verified(
+    deps: ReceiveDeps, adapter: ChannelAdapter, raw: RawRequest
+) -> tuple[list[ChannelInfo], list[str]]:
+    """``route``, once every channel found has verified the webhook (fail closed)."""
+    channels, unknown = await route(deps, adapter, raw)
     for channel in channels:
-        adapter.verify(raw, channel, rt.cache.credentials(channel))
+        adapter.verify(raw, channel, deps.cache.credentials(channel))
+    return channels, unknown
+
+
+async def receive(deps: ReceiveDeps, adapter: ChannelAdapter, raw: RawRequest) -> Receipt:
+    channels, unknown = await verified(deps, adapter, raw)
     receipt = Receipt(channels=[c.channel_id for c in channels], unknown_keys=unknown)
     if unknown:
         log.warning("webhook names unknown channels", provider=adapter.provider, routing_keys=unknown)
-    now = utcnow()
-    days = rt.settings.webhook_max_age_days
-    max_age = timedelta(days=days) if days else None
     for channel in channels:
-        for event in adapter.parse(raw, channel):
-            reason = refusal(event, now, max_age)
-            if reason is None:
-                try:
-                    await _ingest(rt, channel, event, receipt)
-                except DataError as exc:  # this event's values, not the database, are the problem
-                    reason = "the database refused a value: " + str(exc.orig).strip().split("\n")[0]
-            if reason is not None:
-                await _refuse(rt, channel, event, reason, receipt)
-        await rt.channel_health.inbound(channel)
+        await store(deps, channel, adapter.parse(raw, channel), receipt)
     return receipt
 
 
-async def _ingest(rt, channel: ChannelInfo, event: InboundEvent, receipt: Receipt) -> None:
+async def store(
+    deps: ReceiveDeps, channel: ChannelInfo, events: Iterable[InboundEvent], receipt: Receipt
+) -> None:
+    """Store the events a verified webhook carries for ``channel``, each on its own (see above)."""
+    now = utcnow()
+    days = deps.settings.webhook_max_age_days
+    max_age = timedelta(days=days) if days else None
+    for event in events:
+        reason = refusal(event, now, max_age)
+        if reason is None:
+            try:
+                await _ingest(deps, channel, event, receipt)
+            except DataError as exc:  # this event's values, not the database, are the problem
+                reason = "the database refused a value: " + str(exc.orig).strip().split("\n")[0]
+        if reason is not None:
+            await _refuse(deps, channel, event, reason, receipt)
+    await deps.channel_health.inbound(channel)
+
+
+async def _ingest(deps: ReceiveDeps, channel: ChannelInfo, event: InboundEvent, receipt: Receipt) -> None:
     if isinstance(event, InboundMessage):
-        result = await rt.ingest.message(channel, event)
+        result = await deps.ingest.message(channel, event)
+        receipt.ingested.append(result)
         if result.duplicate:
             receipt.duplicates += 1
         else:
             receipt.stored.append(result.message_id)
             if result.conversation_id not in receipt.conversations:
                 receipt.conversations.append(result.conversation_id)
-    elif isinstance(event, StatusUpdate) and await rt.ingest.status(channel, event):
+    elif isinstance(event, StatusUpdate) and await deps.ingest.status(channel, event):
         receipt.statuses += 1
     elif isinstance(event, UnattributedMessage):
-        if await rt.ingest.unattributed(channel, event):
+        if await deps.ingest.unattributed(channel, event):
             receipt.unattributed += 1
         else:
             receipt.duplicates += 1
 
 
-async def _refuse(rt, channel: ChannelInfo, event: InboundEvent, reason: str, receipt: Receipt) -> None:
+async def _refuse(
+    deps: ReceiveDeps, channel: ChannelInfo, event: InboundEvent, reason: str, receipt: Receipt
+) -> None:
     """A verified event that is not stored as such: said in the answer and the log, never fatal to
     the rest. A refused message is still kept raw, apart, with the reason (never acknowledged and
     dropped), and never reaches the agent."""
@@ -126,7 +151,7 @@ async def _refuse(rt, channel: ChannelInfo, event: InboundEvent, reason: str, re
     if isinstance(event, InboundMessage):
         kept = UnattributedMessage(provider_id, f"refused: {reason}", _raw(event))
         try:
-            await rt.ingest.unattributed(channel, kept)
+            await deps.ingest.unattributed(channel, kept)
         except DataError:
             log.warning("refused webhook event could not be kept either", channel_id=channel.channel_id)
     log.warning(

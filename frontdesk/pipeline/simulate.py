@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from frontdesk.model.ids import new_id
 from frontdesk.model.messages import InboundMessage
 from frontdesk.model.routing import ChannelInfo
+from frontdesk.pipeline.deps import ReceiveDeps
 
 
 @dataclass(slots=True)
@@ -25,7 +26,7 @@ class Exchange:
 
 
 async def exchange(
-    rt,
+    deps: ReceiveDeps,
     channel: ChannelInfo,
     sender: str,
     text: str,
@@ -33,7 +34,7 @@ async def exchange(
     thread: str = "",
     timeout: float = 15.0,
 ) -> Exchange:
-    stored = await rt.ingest.message(
+    stored = await deps.ingest.message(
         channel,
         InboundMessage(provider_message_id=new_id("sim"), sender=sender, text=text, thread=thread),
         simulated=True,
@@ -41,9 +42,9 @@ async def exchange(
     result = Exchange(conversation_id=stored.conversation_id, message_id=stored.message_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    with rt.notifier.subscribe(stored.conversation_id) as wakeup:
+    with deps.notifier.subscribe(stored.conversation_id) as wakeup:
         while True:
-            answer = await rt.store.replies.answer_to(stored.message_id, stored.conversation_id)
+            answer = await deps.store.replies.answer_to(stored.message_id, stored.conversation_id)
             if answer is not None:
                 result.replies = answer.replies
                 result.answered = True
@@ -52,4 +53,4 @@ async def exchange(
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return result
-            await rt.notifier.wait(wakeup, min(0.5, remaining))
+            await deps.notifier.wait(wakeup, min(0.5, remaining))

@@ -17,11 +17,15 @@ import structlog
 from sqlalchemy import Row
 
 from frontdesk.agents import runs
+from frontdesk.channels.base import ChannelAdapter
+from frontdesk.channels.capabilities import Capabilities
 from frontdesk.channels.formatting import render_reply
 from frontdesk.errors import Superseded
 from frontdesk.model.config import FaqAgentSettings
 from frontdesk.model.messages import AgentReply, HistoryMessage, Turn
+from frontdesk.model.routing import AgentInfo, ChannelInfo, TenantInfo
 from frontdesk.pipeline import turn_history
+from frontdesk.pipeline.deps import TurnDeps
 from frontdesk.pipeline.outbox import deliver
 from frontdesk.pipeline.queue.base import Job
 from frontdesk.store.conversations import TurnAnswer, TurnConversation
@@ -30,21 +34,21 @@ from frontdesk.store.db import utcnow
 log = structlog.get_logger(__name__)
 
 
-async def process(rt, job: Job, worker_id: str) -> None:
-    conv, pending = await rt.store.conversations.for_turn(job.conversation_id)
-    channel = await rt.cache.channel(conv.channel_id) if conv is not None else None
+async def process(deps: TurnDeps, job: Job, worker_id: str) -> None:
+    conv, pending = await deps.store.conversations.for_turn(job.conversation_id)
+    channel = await deps.cache.channel(conv.channel_id) if conv is not None else None
     if conv is None or channel is None:
-        await rt.queue.complete(job, worker_id)
+        await deps.queue.complete(job, worker_id)
         return
-    adapter = rt.adapters.simulated if conv.simulated else rt.adapters.get(channel.provider)
-    if pending and await _turn(rt, job, worker_id, conv, channel, adapter, pending):
+    adapter = deps.adapters.simulated if conv.simulated else deps.adapters.get(channel.provider)
+    if pending and await _turn(deps, job, worker_id, conv, channel, adapter, pending):
         return  # completed with the turn's answers
     if not adapter.delivers_in_store:
-        retry_at = await deliver(rt, conv.conversation_id, conv.recipient, channel, adapter)
+        retry_at = await deliver(deps, conv.conversation_id, conv.recipient, channel, adapter)
         if retry_at is not None:
-            await rt.queue.retry(job, worker_id, retry_at, None, give_up=False)
+            await deps.queue.retry(job, worker_id, retry_at, None, give_up=False)
             return
-    await rt.queue.complete(job, worker_id)
+    await deps.queue.complete(job, worker_id)
 
 
 @dataclass(slots=True)
@@ -59,33 +63,46 @@ class Decision:
 
 
 async def _turn(
-    rt, job: Job, worker_id: str, conv: TurnConversation, channel: Any, adapter: Any, pending: Sequence[Row]
+    deps: TurnDeps,
+    job: Job,
+    worker_id: str,
+    conv: TurnConversation,
+    channel: ChannelInfo,
+    adapter: ChannelAdapter,
+    pending: Sequence[Row],
 ) -> bool:
     """Decide, then write the answers. True if the job was completed in the same transaction."""
-    agent_info = await rt.cache.agent_for_channel(channel.channel_id)
-    decision = await _decide(rt, conv, channel, agent_info, pending)
+    agent_info = await deps.cache.agent_for_channel(channel.channel_id)
+    decision = await _decide(deps, conv, channel, agent_info, pending)
     if decision is None:
         return False  # held: answered when the agent is resumed (requeue_unanswered)
-    answer = _answer(conv, channel, adapter, pending, agent_info, decision)
-    complete = (lambda conn: rt.queue.complete_in(conn, job, worker_id)) if answer.delivered else None
+    # Formatted by the channel's own adapter, also for a simulated conversation: it shows what the
+    # channel would.
+    capabilities = deps.adapters.get(channel.provider).capabilities(channel)
+    answer = _answer(conv, adapter, capabilities, pending, agent_info, decision)
+    complete = (lambda conn: deps.queue.complete_in(conn, job, worker_id)) if answer.delivered else None
     try:
-        await rt.store.conversations.write_turn(answer, complete)
+        await deps.store.conversations.write_turn(answer, complete)
     except Superseded:
         log.info("turn superseded", conversation_id=conv.conversation_id)
         if answer.run is not None:
             # The run happened, its answers were dropped: keep its trace, marked as such.
-            await rt.store.conversations.keep_superseded_run(answer.run)
+            await deps.store.conversations.keep_superseded_run(answer.run)
         return False
     if decision.flag:
         log.info("conversation needs a human", conversation_id=conv.conversation_id, reason=decision.flag)
-    rt.notifier.publish(conv.conversation_id)
+    deps.notifier.publish(conv.conversation_id)
     if answer.replies and not answer.delivered:
-        read_receipt(rt, channel, adapter, pending[-1].provider_message_id)
+        read_receipt(deps, channel, adapter, pending[-1].provider_message_id)
     return answer.delivered
 
 
 async def _decide(
-    rt, conv: TurnConversation, channel: Any, agent_info: Any, pending: Sequence[Row]
+    deps: TurnDeps,
+    conv: TurnConversation,
+    channel: ChannelInfo,
+    agent_info: AgentInfo | None,
+    pending: Sequence[Row],
 ) -> Decision | None:
     """What to answer; None while the agent is paused (the messages wait for it)."""
     if conv.mode == "human":
@@ -96,22 +113,27 @@ async def _decide(
         return Decision(flag=f"No agent found for channel {channel.channel_id}")
     if agent_info.status == "paused":
         return None
-    tenant = await rt.cache.tenant(conv.tenant_id)
+    tenant = await deps.cache.tenant(conv.tenant_id)
     if agent_info.status == "stopped":
         away = (tenant.settings if tenant else {}).get("away_message")
         return Decision(texts=[away] if away else [])
-    turn = await _build_turn(rt, conv, channel, agent_info, tenant, pending)
-    recorder = runs.RunRecorder(rt, turn, agent_info)
-    reply = await _reply(rt, agent_info, tenant, turn)
+    turn = await _build_turn(deps, conv, channel, agent_info, tenant, pending)
+    recorder = runs.RunRecorder(deps, turn, agent_info)
+    reply = await _reply(deps, agent_info, tenant, turn)
     flag = guard(reply, agent_info)
     run = recorder.finish(reply, flag)
     return Decision([t for t in reply.texts if t and t.strip()], reply.buttons, flag, run)
 
 
 async def _build_turn(
-    rt, conv: TurnConversation, channel: Any, agent_info: Any, tenant: Any, pending: Sequence[Row]
+    deps: TurnDeps,
+    conv: TurnConversation,
+    channel: ChannelInfo,
+    agent_info: AgentInfo,
+    tenant: TenantInfo | None,
+    pending: Sequence[Row],
 ) -> Turn:
-    history, cross_channel = await turn_history.load(rt, conv, agent_info, pending[0].id)
+    history, cross_channel = await turn_history.load(deps, conv, agent_info, pending[0].id)
     return Turn(
         tenant_id=conv.tenant_id,
         agent_id=agent_info.agent_id,
@@ -139,10 +161,10 @@ def _turn_id(conv: TurnConversation, pending: Sequence[Row]) -> str:
 
 def _answer(
     conv: TurnConversation,
-    channel: Any,
-    adapter: Any,
+    adapter: ChannelAdapter,
+    capabilities: Capabilities,
     pending: Sequence[Row],
-    agent_info: Any,
+    agent_info: AgentInfo | None,
     decision: Decision,
 ) -> TurnAnswer:
     texts = decision.texts
@@ -151,11 +173,9 @@ def _answer(
     parts = [
         part
         for i, text in enumerate(texts)
-        for part in render_reply(
-            text, decision.buttons if i == len(texts) - 1 else (), channel.channel_type, channel.provider
-        )
+        for part in render_reply(text, decision.buttons if i == len(texts) - 1 else (), capabilities)
     ]
-    new_agent = agent_info is not None and agent_info.agent_id != conv.agent_id
+    moved_to = agent_info.agent_id if agent_info and agent_info.agent_id != conv.agent_id else None
     return TurnAnswer(
         conversation=conv,
         turn_id=_turn_id(conv, pending),
@@ -163,7 +183,7 @@ def _answer(
         replies=parts,
         delivered=adapter.delivers_in_store,
         at=utcnow(),
-        agent_id=agent_info.agent_id if new_agent else None,
+        agent_id=moved_to,
         needs_human=decision.flag,
         run=decision.run,
     )
@@ -172,7 +192,9 @@ def _answer(
 _receipts: set[asyncio.Task] = set()  # held until done: the loop keeps only weak references
 
 
-def read_receipt(rt, channel: Any, adapter: Any, provider_message_id: str | None) -> None:
+def read_receipt(
+    deps: TurnDeps, channel: ChannelInfo, adapter: ChannelAdapter, provider_message_id: str | None
+) -> None:
     """Tell the provider the customer's latest message was read (WhatsApp's blue ticks), once the
     agent has answered it. Best effort, beside the reply: a receipt that fails is logged, not retried."""
     if not provider_message_id:
@@ -180,7 +202,7 @@ def read_receipt(rt, channel: Any, adapter: Any, provider_message_id: str | None
 
     async def send() -> None:
         try:
-            await adapter.mark_read(provider_message_id, channel, rt.cache.credentials(channel), rt.http)
+            await adapter.mark_read(provider_message_id, channel, deps.cache.credentials(channel), deps.http)
         except Exception as exc:
             log.warning("read receipt failed", channel_id=channel.channel_id, error=str(exc)[:200])
 
@@ -189,10 +211,10 @@ def read_receipt(rt, channel: Any, adapter: Any, provider_message_id: str | None
     task.add_done_callback(_receipts.discard)
 
 
-async def _reply(rt, agent_info, tenant, turn: Turn) -> AgentReply:
+async def _reply(deps: TurnDeps, agent_info: AgentInfo, tenant: TenantInfo | None, turn: Turn) -> AgentReply:
     """The agent's reply; an agent that cannot be built or raises still answers, with its fallback."""
     try:
-        agent = await rt.agents.build(rt, agent_info, tenant)
+        agent = await deps.agents.build(deps, agent_info, tenant)
         return await agent.reply(turn)
     except Exception as exc:
         # Agents catch what they expect (llm: endpoint, tools, loop); this is a bug, a stored
@@ -244,14 +266,14 @@ def _tenant_view(tenant) -> dict:
     }
 
 
-async def requeue_unanswered(rt, tenant_id: str) -> int:
+async def requeue_unanswered(deps: TurnDeps, tenant_id: str) -> int:
     """Queue a turn for every conversation of the tenant with unanswered messages (after a resume)."""
-    ids = await rt.store.conversations.requeue_unanswered(tenant_id, rt.queue.enqueue)
+    ids = await deps.store.conversations.requeue_unanswered(tenant_id, deps.queue.enqueue)
     if ids:
-        rt.queue.wake()
+        deps.queue.wake()
     return len(ids)
 
 
-async def give_up(rt, job: Job, error: str) -> None:
+async def give_up(deps: TurnDeps, job: Job, error: str) -> None:
     """A turn that kept failing: flag the conversation for a person, and stop retrying its messages."""
-    await rt.store.conversations.give_up(job.conversation_id, f"failed:{job.id}", error)
+    await deps.store.conversations.give_up(job.conversation_id, f"failed:{job.id}", error)

@@ -14,15 +14,17 @@ import socket
 import structlog
 
 from frontdesk.model import backoff
+from frontdesk.pipeline.deps import TurnDeps
 from frontdesk.pipeline.queue.base import Job
+from frontdesk.pipeline.turn import give_up, process
 from frontdesk.store.db import utcnow
 
 log = structlog.get_logger(__name__)
 
 
 class WorkerPool:
-    def __init__(self, rt, size: int) -> None:
-        self.rt = rt
+    def __init__(self, deps: TurnDeps, size: int) -> None:
+        self.deps = deps
         self.size = size
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._jobs: asyncio.Queue[Job] = asyncio.Queue()
@@ -56,7 +58,7 @@ class WorkerPool:
         if not self._tasks:
             return
         self._stopping = True
-        self.rt.queue.wake()
+        self.deps.queue.wake()
         deadline = asyncio.get_running_loop().time() + grace
         while self._in_flight and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
@@ -70,11 +72,11 @@ class WorkerPool:
         while not self._jobs.empty():
             job = self._jobs.get_nowait()
             with contextlib.suppress(Exception):
-                await self.rt.queue.retry(job, self.worker_id, utcnow(), None, give_up=False)
+                await self.deps.queue.retry(job, self.worker_id, utcnow(), None, give_up=False)
 
     async def _dispatch(self) -> None:
-        queue = self.rt.queue
-        poll = self.rt.settings.poll_interval_seconds
+        queue = self.deps.queue
+        poll = self.deps.settings.poll_interval_seconds
         while not self._stopping:
             free = self.size - len(self._in_flight)
             if free <= 0:
@@ -96,13 +98,11 @@ class WorkerPool:
                     await asyncio.wait_for(queue.wakeup.wait(), poll)
 
     async def _work(self) -> None:
-        from frontdesk.pipeline.turn import give_up, process
-
-        settings = self.rt.settings
+        settings = self.deps.settings
         while True:
             job = await self._jobs.get()
             try:
-                await process(self.rt, job, self.worker_id)
+                await process(self.deps, job, self.worker_id)
                 self.processed += 1
             except asyncio.CancelledError:
                 raise
@@ -115,22 +115,22 @@ class WorkerPool:
                 )
                 with contextlib.suppress(Exception):
                     if final:
-                        await give_up(self.rt, job, error)
+                        await give_up(self.deps, job, error)
                     at = backoff.next_time(
                         job.attempts, settings.retry_base_seconds, settings.retry_max_seconds
                     )
-                    await self.rt.queue.retry(job, self.worker_id, at, error, give_up=final)
+                    await self.deps.queue.retry(job, self.worker_id, at, error, give_up=final)
             finally:
                 self._in_flight.discard(job.id)
                 self._slot_freed.set()
                 # A finished job may unblock the next one of the same conversation.
-                self.rt.queue.wake()
+                self.deps.queue.wake()
 
     async def _heartbeat(self) -> None:
-        interval = max(0.2, self.rt.settings.job_lease_seconds / 3)
+        interval = max(0.2, self.deps.settings.job_lease_seconds / 3)
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.rt.queue.heartbeat(sorted(self._in_flight), self.worker_id)
+                await self.deps.queue.heartbeat(sorted(self._in_flight), self.worker_id)
             except Exception:
                 log.exception("heartbeat failed")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -48,19 +49,25 @@ class ModelSide:
         return self.plan[messages[last_user]["content"]][done](result)
 
 
+@dataclass(frozen=True)
 class Appointment:
     """A row of calendar_appointments, read from the server's database."""
 
-    def __init__(self, appointment_id: str, status: str, customer_name: str, contact_id: str, start: str):
-        self.appointment_id, self.status, self.customer_name = appointment_id, status, customer_name
-        self.contact_id, self.start_at = contact_id, datetime.fromisoformat(start)
+    appointment_id: str
+    status: str
+    customer_name: str
+    contact_id: str
+    start_at: datetime
 
 
 def _appointments(server: Server) -> list[Appointment]:
     rows = server.query(
         "SELECT appointment_id, status, customer_name, contact_id, start_at FROM calendar_appointments"
     )
-    return [Appointment(*row) for row in rows]
+    return [
+        Appointment(*row[:4], row[4] if isinstance(row[4], datetime) else datetime.fromisoformat(row[4]))
+        for row in rows  # SQLite gives the time as text
+    ]
 
 
 async def _setup(client: httpx.AsyncClient, base_url: str, calendar_url: str) -> str:
@@ -93,8 +100,9 @@ async def _setup(client: httpx.AsyncClient, base_url: str, calendar_url: str) ->
     return channel_id
 
 
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def test_book_reschedule_cancel_in_one_conversation(
-    start_server, fake_llm: FakeOpenAI, calendar_url: str
+    backend: str, start_server, fake_llm: FakeOpenAI, calendar_url: str, request: pytest.FixtureRequest
 ) -> None:  # type: ignore[no-untyped-def]
     day = next_weekday(0)  # a Monday at least two days away, in Paris
     call, answer = fake_llm.tool_call, fake_llm.answer
@@ -126,7 +134,8 @@ async def test_book_reschedule_cancel_in_one_conversation(
         }
     )
     # The model and the calendar listen on 127.0.0.1: tenant-chosen endpoints may not, by default.
-    server = start_server(FRONTDESK_HTTP_ACTIONS_ALLOW="127.0.0.1")
+    url = request.getfixturevalue("pg_database") if backend == "postgres" else None
+    server = start_server(url, FRONTDESK_HTTP_ACTIONS_ALLOW="127.0.0.1")
     async with admin_client(server) as client:
         await _converse(server, client, fake_llm, calendar_url, day)
 

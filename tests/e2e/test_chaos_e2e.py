@@ -60,6 +60,7 @@ class Chaos:
     restart: tuple[float, float] = (0.0, 0.0)  # began, answering again
     webhook_retries: int = 0
     takeovers: int = 0  # sends taken over from a dead sender (the servers' logs say so)
+    left_at_kills: list[int] = field(default_factory=list)  # jobs each victim left running
 
 
 @pytest.mark.parametrize("provider", ["graph", "mock"])
@@ -165,6 +166,12 @@ async def _customers(procs: list[Server], chaos: Chaos) -> None:
         await asyncio.gather(*[customer(http, c) for c in range(CONVERSATIONS)])
 
 
+def _running_jobs(victim: Server, pid: int) -> int:
+    """Jobs that process ``pid`` holds as running (a dead process's stay so until their lease ends)."""
+    query = "SELECT count(*) FROM jobs WHERE status = 'running' AND locked_by LIKE ?"
+    return victim.query(query, (f"%:{pid}:%",))[0][0]
+
+
 async def _chaos(procs: list[Server], cluster: Cluster, chaos: Chaos) -> None:
     rng = random.Random(9)
     restarts: list[asyncio.Task] = []
@@ -177,11 +184,18 @@ async def _chaos(procs: list[Server], cluster: Cluster, chaos: Chaos) -> None:
         finally:
             starting.discard(victim.name)
 
-    async def kill_one() -> None:
+    def candidates() -> list[Server]:
         up = [p for p in procs if p.proc is not None and p.name not in starting]
         serving = [p for p in up if p.role == "serve"]
         # Keep one server answering webhooks: a webhook retried for long proves nothing more.
-        victim = rng.choice([p for p in up if p.role != "serve" or len(serving) > 1])
+        return [p for p in up if p.role != "serve" or len(serving) > 1]
+
+    async def kill_one() -> None:
+        while not candidates():  # a loaded machine restarts slower than we kill: wait for one
+            await asyncio.sleep(0.2)
+        victim = rng.choice(candidates())
+        assert victim.proc is not None
+        pid = victim.proc.pid
         victim.kill()
         chaos.kills.append((time.monotonic(), victim.name))
         sending = await asyncio.to_thread(
@@ -190,6 +204,8 @@ async def _chaos(procs: list[Server], cluster: Cluster, chaos: Chaos) -> None:
         chaos.in_flight.update(row[0] for row in sending)
         chaos.in_flight_sum += len(sending)
         restarts.append(asyncio.create_task(restart(victim)))
+        # What the kill met, read from the jobs the dead process left running.
+        chaos.left_at_kills.append(await asyncio.to_thread(_running_jobs, victim, pid))
 
     await asyncio.sleep(3)
     for _ in range(KILLS_BEFORE_RESTART):
@@ -279,11 +295,15 @@ def _report_and_check(
         f"{chaos.webhook_retries} webhook deliveries retried\n"
         f"  replies: {len(outbound)} stored, {len(copies)} taken by the provider; sends in flight at "
         f"the kills: {chaos.in_flight_sum} ({len(chaos.in_flight)} distinct); taken over: "
-        f"{chaos.takeovers}; possible_duplicate: {len(flagged)}\n"
+        f"{chaos.takeovers}; possible_duplicate: {len(flagged)}; jobs the victims left running: "
+        f"{chaos.left_at_kills}\n"
         f"  duplicates per idempotency key: {sum(duplicated.values())} ({len(duplicated)} keys), "
         f"{len(by_restart)} from the database restart, {len(unexplained)} not explained by a kill"
     )
 
+    # The kills met unfinished work (each kill's share is reported above: a kill that lands
+    # between two messages of a process finds none).
+    assert sum(chaos.left_at_kills) > 0, chaos.left_at_kills
     # Every accepted message stored once and answered, in order; nothing stuck.
     ids = Counter(pid for pid, _, _ in inbound)
     assert len(ids) == CONVERSATIONS * MESSAGES and set(ids.values()) == {1}

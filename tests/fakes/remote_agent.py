@@ -1,12 +1,11 @@
 """A fake remote agent endpoint on 127.0.0.1 that answers turns, and holds them when told to.
 
 It speaks the remote agent contract (docs/remote-agents.md): a turn comes in as JSON, the answer
-is ``{"replies": [...]}`` with one reply per new message, ``answer(text)`` each. After ``hold()``,
-a turn that ``hold_if(texts)`` picks (by default every turn) waits until ``release()``: its caller
+is ``{"replies": [...]}`` with one reply per new message, ``answer(text)`` each. After ``hold()``
+every turn waits, the ones waiting already and every later one, until ``release()``: its caller
 sees a slow agent, not an error, so a test can be sure turns are unfinished at a moment of its
-choosing. ``held`` counts the turns waiting right now, ``holding()`` names their conversations,
-``received`` counts every turn that arrived. Signatures are not checked (the remote agent's own
-tests do that).
+choosing. ``held`` counts the turns waiting right now, ``received`` every turn that arrived.
+Signatures are not checked (the remote agent's own tests do that).
 
     agent = FakeRemoteAgent(answer=ANSWER_FOR.__getitem__)
     with agent.running() as url:  # the agent's config: {"url": url, "timeout_s": 60}
@@ -20,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -31,57 +29,40 @@ from starlette.routing import Route
 
 from tests.fakes.server import run_app
 
-POLL_SECONDS = 0.01  # how often a held turn looks at the gate (the server runs on its own loop)
+POLL_SECONDS = 0.01  # how often a held turn looks whether it may go (the server has its own loop)
 
 
 class FakeRemoteAgent:
-    def __init__(
-        self,
-        answer: Callable[[str], str],
-        hold_if: Callable[[list[str]], bool] = lambda texts: True,
-    ) -> None:
+    def __init__(self, answer: Callable[[str], str]) -> None:
         self.answer = answer
-        self.hold_if = hold_if
         self.received = 0
-        self._held: Counter[str] = Counter()  # conversation id → turns of it waiting
+        self.held = 0
         self._released = threading.Event()
         self._released.set()
         self._lock = threading.Lock()
 
     def hold(self) -> None:
-        """From now on, keep the turns ``hold_if`` picks waiting (until ``release()``)."""
+        """Keep every turn waiting, the ones waiting now and every later one, until ``release()``."""
         self._released.clear()
 
     def release(self) -> None:
         """Answer every held turn, and every later one, at once."""
         self._released.set()
 
-    @property
-    def held(self) -> int:
-        with self._lock:
-            return sum(self._held.values())
-
-    def holding(self) -> set[str]:
-        """The conversations with a turn waiting on the agent right now."""
-        with self._lock:
-            return {conversation for conversation, n in self._held.items() if n}
-
     async def _turn(self, request: Request) -> JSONResponse:
         body = json.loads(await request.body())
-        texts = [m["text"] for m in body["messages"]]
-        conversation = body["conversation_id"]
         with self._lock:
             self.received += 1
-        if not self._released.is_set() and self.hold_if(texts):
+        if not self._released.is_set():
             with self._lock:
-                self._held[conversation] += 1
+                self.held += 1
             try:
                 while not self._released.is_set():
                     await asyncio.sleep(POLL_SECONDS)
             finally:
                 with self._lock:
-                    self._held[conversation] -= 1
-        return JSONResponse({"replies": [self.answer(text) for text in texts]})
+                    self.held -= 1
+        return JSONResponse({"replies": [self.answer(m["text"]) for m in body["messages"]]})
 
     @contextmanager
     def running(self) -> Iterator[str]:

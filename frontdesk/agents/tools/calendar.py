@@ -9,7 +9,7 @@ message the model can pass on to the customer.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 from frontdesk.agents.tools.base import Tool, ToolContext, ToolError
 from frontdesk.calendar import Appointment, FullyBooked, TenantCalendar
@@ -35,6 +35,10 @@ async def _open(ctx: ToolContext) -> tuple[TenantCalendar, datetime]:
     return cal, (ctx.now or utcnow()).astimezone(UTC)
 
 
+@overload
+def _text(args: dict[str, Any], key: str, *, required: Literal[True] = True, limit: int = 200) -> str: ...
+@overload
+def _text(args: dict[str, Any], key: str, *, required: bool, limit: int = 200) -> str | None: ...
 def _text(args: dict[str, Any], key: str, *, required: bool = True, limit: int = 200) -> str | None:
     value = args.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -130,7 +134,7 @@ async def check_availability(ctx: ToolContext, args: dict[str, Any]) -> dict[str
 async def book_appointment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     cal, now = await _open(ctx)
     service = _service(cal, _text(args, "service"))
-    start = _when(cal, _text(args, "start"))  # type: ignore[arg-type]
+    start = _when(cal, _text(args, "start"))
     name = _text(args, "name")
     try:
         booked = await cal.book(
@@ -167,10 +171,10 @@ async def _with_alternatives(
 async def reschedule_appointment(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     cal, now = await _open(ctx)
     appointment_id = _text(args, "appointment_id", limit=40)
-    start = _when(cal, _text(args, "start"))  # type: ignore[arg-type]
+    start = _when(cal, _text(args, "start"))
     try:
-        before = await cal.get(ctx.contact_id, appointment_id)  # type: ignore[arg-type]
-        moved = await cal.reschedule(ctx.contact_id, appointment_id, start, now)  # type: ignore[arg-type]
+        before = await cal.get(ctx.contact_id, appointment_id)
+        moved = await cal.reschedule(ctx.contact_id, appointment_id, start, now)
     except FullyBooked as exc:
         service = _service(cal, before.service)
         raise ToolError(await _with_alternatives(cal, exc.message, service, start, now)) from None
@@ -186,7 +190,7 @@ async def cancel_appointment(ctx: ToolContext, args: dict[str, Any]) -> dict[str
     cal, now = await _open(ctx)
     appointment_id = _text(args, "appointment_id", limit=40)
     try:
-        cancelled = await cal.cancel(ctx.contact_id, appointment_id, now)  # type: ignore[arg-type]
+        cancelled = await cal.cancel(ctx.contact_id, appointment_id, now)
     except FrontdeskError as exc:
         raise ToolError(exc.message) from None
     _sync(ctx, cancelled)

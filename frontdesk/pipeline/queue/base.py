@@ -4,6 +4,7 @@ in parallel. Delivery is at least once: a job whose worker died is run again aft
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,9 @@ class Job:
 class JobQueue(ABC):
     """Where turns wait. ``enqueue`` joins the caller's transaction, so a message and the job that
     will answer it commit together (or not at all)."""
+
+    # Set by ``wake``: workers in this process wait on it between polls.
+    wakeup: asyncio.Event
 
     @abstractmethod
     def enqueue(

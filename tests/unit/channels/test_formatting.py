@@ -6,18 +6,29 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frontdesk.channels.formatting import (
-    LIMITS,
-    caption_limit,
-    is_gsm7,
-    limit_for,
-    render,
-    render_buttons,
-    render_reply,
-    sms_segments,
-    split_text,
-    supports_buttons,
-)
+from frontdesk.channels import formatting
+from frontdesk.channels.formatting import split_text
+from frontdesk.channels.segments import is_gsm7, sms_segments
+from tests.providers import capabilities_of
+
+
+def render(text: str, channel_type: str, provider: str = "") -> list[str]:
+    return formatting.render(text, capabilities_of(channel_type, provider))
+
+
+def render_reply(
+    text: str, buttons: list[str], channel_type: str, provider: str = ""
+) -> list[tuple[str, dict | None]]:
+    return formatting.render_reply(text, buttons, capabilities_of(channel_type, provider))
+
+
+def render_buttons(text: str, buttons: list[dict[str, str]], channel_type: str, provider: str = "") -> str:
+    return formatting.render_buttons(text, buttons, capabilities_of(channel_type, provider))
+
+
+def supports_buttons(channel_type: str, provider: str = "") -> bool:
+    return capabilities_of(channel_type, provider).buttons is not None
+
 
 # --- WhatsApp ----------------------------------------------------------------------------------
 
@@ -183,13 +194,21 @@ def test_each_channel_splits_at_its_own_limit(channel_type: str, limit: int) -> 
 
 
 def test_limits() -> None:
-    assert LIMITS == {"whatsapp": 4096, "telegram": 4096, "messenger": 2000, "instagram": 1000, "sms": 1600}
-    assert limit_for("whatsapp", "meta") == 4096
-    assert limit_for("whatsapp", "twilio") == 1600  # Twilio caps every message body at 1600
-    assert limit_for("sms", "infobip") == 1600
-    assert limit_for("email", "mailgun") is None
-    assert caption_limit("whatsapp", "meta") == 1024
-    assert caption_limit("sms") is None
+    types = ("whatsapp", "telegram", "messenger", "instagram", "sms", "voice", "email", "webchat")
+    limits = {t: capabilities_of(t).text_limit for t in types}
+    assert {t: n for t, n in limits.items() if n is not None} == {
+        "whatsapp": 4096,
+        "telegram": 4096,
+        "messenger": 2000,
+        "instagram": 1000,
+        "sms": 1600,
+    }
+    assert capabilities_of("whatsapp", "meta").text_limit == 4096
+    assert capabilities_of("whatsapp", "twilio").text_limit == 1600  # Twilio caps every message body at 1600
+    assert capabilities_of("sms", "infobip").text_limit == 1600
+    assert capabilities_of("email", "mailgun").text_limit is None
+    assert capabilities_of("whatsapp", "meta").caption_limit == 1024
+    assert capabilities_of("sms").caption_limit is None
 
 
 def test_nothing_to_say_renders_no_parts() -> None:

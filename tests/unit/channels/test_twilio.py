@@ -404,6 +404,7 @@ FORMS = st.dictionaries(
             "SM1",
             "+14155550100",
             "whatsapp:+14155550100",
+            "whatsapp:",
             "received",
             "delivered",
             "undelivered",
@@ -419,6 +420,14 @@ FORMS = st.dictionaries(
 MESSAGE_FORMS = st.builds(
     lambda form, sid: {**form, "MessageSid": sid}, FORMS, st.text(min_size=1, max_size=34)
 )
+
+
+def test_a_message_from_an_empty_whatsapp_address_is_kept_unattributed() -> None:
+    adapter = TwilioAdapter()
+    req = form_request(urlencode({"MessageSid": "SM1", "From": "whatsapp:", "To": "whatsapp:+14123456789"}))
+    [event] = adapter.parse(req, channel("whatsapp"))
+    assert isinstance(event, UnattributedMessage)
+    assert (event.provider_message_id, event.reason) == ("SM1", "the message names no sender (no From)")
 
 
 SID_FIELDS = ("MessageSid", "SmsMessageSid", "SmsSid")

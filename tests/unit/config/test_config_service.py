@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from frontdesk.config import checks
-from frontdesk.config.service import ConfigService, merge_patch
+from frontdesk.config.service import ConfigService
+from frontdesk.config.writes import merge_patch
 from frontdesk.errors import BadRequest, ConfigError, ConflictError, Forbidden, NotFound
 from frontdesk.security.tokens import SYSTEM, Principal
 from frontdesk.store.tables import audit_log, channels, tenants

@@ -5,10 +5,12 @@ nothing. The waits themselves, in real time and shared through Redis, are integr
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
-from frontdesk.pipeline.ratelimit import SendRateLimiter, default_rate
+from frontdesk.pipeline.ratelimit import SendRateLimiter, sender_rate
+from tests.providers import capabilities_of
 
 
 def _key() -> str:
@@ -21,6 +23,11 @@ async def test_nothing_to_send_never_waits_and_a_rate_must_be_positive() -> None
     assert await limiter.wait(_key(), 1.0, cost=0) == 0.0
     with pytest.raises(ValueError):
         await limiter.wait(_key(), 0.0)
+
+
+def default_rate(channel_type: str, provider: str, number: str | None, settings: dict[str, Any]) -> float:
+    """The rate the outbox paces a sender at: its adapter's default, or the channel's ``max_mps``."""
+    return sender_rate(capabilities_of(channel_type, provider, number).send_rate, settings)
 
 
 @pytest.mark.parametrize(
