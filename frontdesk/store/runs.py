@@ -65,5 +65,6 @@ def insert(conn: Connection, row: dict[str, Any]) -> None:
 
 async def of_conversation(db: Database, conversation_id: str, limit: int = 100) -> list[dict[str, Any]]:
     """The conversation's last ``limit`` runs, oldest first."""
-    rows = await db.run_read(lambda conn: conn.execute(_RUNS, {"cid": conversation_id, "n": limit}).all())
+    async with db.read() as conn:  # an API read: the async engine, never a hot-path thread
+        rows = (await conn.execute(_RUNS, {"cid": conversation_id, "n": limit})).all()
     return [dict(row._mapping) for row in reversed(rows)]
