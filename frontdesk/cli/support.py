@@ -16,7 +16,7 @@ from frontdesk.runtime import Runtime
 from frontdesk.security.tokens import SYSTEM, Principal, create_token
 from frontdesk.settings import Settings
 
-DEMO_FILE = Path(__file__).parent / "demo" / "demo.yaml"
+DEMO_FILE = Path(__file__).parent.parent / "demo" / "demo.yaml"
 
 
 async def _runtime(settings: Settings, workers: bool = False) -> Runtime:
