@@ -148,10 +148,14 @@ class RouterAgent(Agent):
 
     async def _agent(self, tenant_id: str, agent_id: str) -> AgentInfo | None:
         """The target, if it is an active, non-router agent of the same tenant."""
-        a = agents.c
+        agent_cols = agents.c
         async with self.deps.db.read() as conn:
             row = (
-                await conn.execute(sa.select(agents).where(a.agent_id == agent_id, a.tenant_id == tenant_id))
+                await conn.execute(
+                    sa.select(agents).where(
+                        agent_cols.agent_id == agent_id, agent_cols.tenant_id == tenant_id
+                    )
+                )
             ).first()
         # A router delegating to a router could loop; paused and stopped agents do not answer.
         if (

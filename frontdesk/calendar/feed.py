@@ -64,11 +64,15 @@ async def verify(db: Database, tenant_id: str, token: str) -> bool:
 
 async def document(db: Database, tenant_id: str, name: str, timezone: str) -> bytes:
     """The feed: the tenant's booked appointments from 90 days ago on."""
-    c = calendar_appointments.c
+    appointment_cols = calendar_appointments.c
     stmt = (
         sa.select(calendar_appointments)
-        .where(c.tenant_id == tenant_id, c.status == BOOKED, c.end_at > utcnow() - HISTORY)
-        .order_by(c.start_at)
+        .where(
+            appointment_cols.tenant_id == tenant_id,
+            appointment_cols.status == BOOKED,
+            appointment_cols.end_at > utcnow() - HISTORY,
+        )
+        .order_by(appointment_cols.start_at)
         .limit(MAX_EVENTS)
     )
     rows = await db.run_read(lambda conn: conn.execute(stmt).all())

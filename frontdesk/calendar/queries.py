@@ -17,27 +17,34 @@ from frontdesk.errors import NotFound
 from frontdesk.store.calendar_tables import ANY_RESOURCE, calendar_appointments, calendar_busy, calendar_slots
 from frontdesk.store.db import as_utc
 
-a = calendar_appointments.c
+appointment_cols = calendar_appointments.c
 
 
 def for_contact(
     conn: Connection, tenant_id: str, contact_id: str, since: datetime | None, limit: int = 20
 ) -> list[Appointment]:
     """The contact's booked appointments ending after ``since`` (None: all of them), soonest first."""
-    where = [a.tenant_id == tenant_id, a.contact_id == contact_id, a.status == BOOKED]
+    where = [
+        appointment_cols.tenant_id == tenant_id,
+        appointment_cols.contact_id == contact_id,
+        appointment_cols.status == BOOKED,
+    ]
     if since is not None:
-        where.append(a.end_at > since)
+        where.append(appointment_cols.end_at > since)
     rows = conn.execute(
-        sa.select(calendar_appointments).where(*where).order_by(a.start_at, a.appointment_id).limit(limit)
+        sa.select(calendar_appointments)
+        .where(*where)
+        .order_by(appointment_cols.start_at, appointment_cols.appointment_id)
+        .limit(limit)
     )
     return [Appointment.from_row(r) for r in rows]
 
 
 def owned(conn: Connection, tenant_id: str, contact_id: str | None, appointment_id: str) -> Appointment:
     """The appointment; another tenant's or (given ``contact_id``) another contact's is not found."""
-    where = [a.appointment_id == appointment_id, a.tenant_id == tenant_id]
+    where = [appointment_cols.appointment_id == appointment_id, appointment_cols.tenant_id == tenant_id]
     if contact_id is not None:
-        where.append(a.contact_id == contact_id)
+        where.append(appointment_cols.contact_id == contact_id)
     row = conn.execute(sa.select(calendar_appointments).where(*where)).first()
     if row is None:
         raise NotFound(f"no appointment {appointment_id!r} found")
@@ -51,25 +58,25 @@ def recent(
     row = conn.execute(
         sa.select(calendar_appointments)
         .where(
-            a.tenant_id == tenant_id,
-            a.contact_id == contact_id,
-            a.service == service,
-            a.start_at == start,
-            a.status == BOOKED,
-            a.created_at >= since,
+            appointment_cols.tenant_id == tenant_id,
+            appointment_cols.contact_id == contact_id,
+            appointment_cols.service == service,
+            appointment_cols.start_at == start,
+            appointment_cols.status == BOOKED,
+            appointment_cols.created_at >= since,
         )
-        .order_by(a.created_at.desc())
+        .order_by(appointment_cols.created_at.desc())
         .limit(1)
     ).first()
     return Appointment.from_row(row) if row else None
 
 
 def occupancy(conn: Connection, tenant_id: str, start: datetime, end: datetime) -> Occupancy:
-    s = calendar_slots.c
+    slot_cols = calendar_slots.c
     rows = conn.execute(
-        sa.select(s.resource, s.slot_start, sa.func.count())
-        .where(s.tenant_id == tenant_id, s.slot_start >= start, s.slot_start < end)
-        .group_by(s.resource, s.slot_start)
+        sa.select(slot_cols.resource, slot_cols.slot_start, sa.func.count())
+        .where(slot_cols.tenant_id == tenant_id, slot_cols.slot_start >= start, slot_cols.slot_start < end)
+        .group_by(slot_cols.resource, slot_cols.slot_start)
     )
     taken: dict[datetime, int] = {}
     by_resource: dict[str, set[datetime]] = {}
@@ -79,9 +86,11 @@ def occupancy(conn: Connection, tenant_id: str, start: datetime, end: datetime) 
             taken[cell] = count
         else:
             by_resource.setdefault(resource, set()).add(cell)
-    b = calendar_busy.c
+    busy_cols = calendar_busy.c
     busy = conn.execute(
-        sa.select(b.start_at, b.end_at).where(b.tenant_id == tenant_id, b.start_at < end, b.end_at > start)
+        sa.select(busy_cols.start_at, busy_cols.end_at).where(
+            busy_cols.tenant_id == tenant_id, busy_cols.start_at < end, busy_cols.end_at > start
+        )
     )
     return Occupancy(
         taken=taken,
@@ -95,15 +104,17 @@ def sync_summary(conn: Connection, tenant_id: str) -> dict[str, Any]:
     counts = {
         status: n
         for status, n in conn.execute(
-            sa.select(a.sync_status, sa.func.count())
-            .where(a.tenant_id == tenant_id, a.sync_status.is_not(None))
-            .group_by(a.sync_status)
+            sa.select(appointment_cols.sync_status, sa.func.count())
+            .where(appointment_cols.tenant_id == tenant_id, appointment_cols.sync_status.is_not(None))
+            .group_by(appointment_cols.sync_status)
         )
     }
     last = conn.execute(
-        sa.select(a.appointment_id, a.sync_error, a.sync_attempts)
-        .where(a.tenant_id == tenant_id, a.sync_status == "failed")
-        .order_by(a.sync_next_at.desc())
+        sa.select(
+            appointment_cols.appointment_id, appointment_cols.sync_error, appointment_cols.sync_attempts
+        )
+        .where(appointment_cols.tenant_id == tenant_id, appointment_cols.sync_status == "failed")
+        .order_by(appointment_cols.sync_next_at.desc())
         .limit(1)
     ).first()
     return {

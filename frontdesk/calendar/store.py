@@ -31,8 +31,8 @@ from frontdesk.store.db import as_utc
 DUPLICATE_WINDOW = timedelta(minutes=5)
 FULL = "that time is fully booked"
 
-a = calendar_appointments.c
-s = calendar_slots.c
+appointment_cols = calendar_appointments.c
+slot_cols = calendar_slots.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,9 @@ def book(conn: Connection, req: BookingRequest, now: datetime) -> Booked:
     resource = _hold(conn, req.tenant_id, appointment_id, req.place)
     if resource is not None:
         conn.execute(
-            calendar_appointments.update().where(a.appointment_id == appointment_id).values(resource=resource)
+            calendar_appointments.update()
+            .where(appointment_cols.appointment_id == appointment_id)
+            .values(resource=resource)
         )
     return Booked(_load(conn, appointment_id))
 
@@ -118,12 +120,12 @@ def reschedule(
     resource = _hold(conn, tenant_id, appointment_id, place)
     conn.execute(
         calendar_appointments.update()
-        .where(a.appointment_id == appointment_id)
+        .where(appointment_cols.appointment_id == appointment_id)
         .values(
             start_at=place.start,
             end_at=place.end,
             resource=resource,
-            revision=a.revision + 1,
+            revision=appointment_cols.revision + 1,
             updated_at=now,
             **_sync_pending(sync_backend is not None or current.sync_status is not None, now),
         )
@@ -146,10 +148,10 @@ def cancel(
     _release(conn, appointment_id)
     conn.execute(
         calendar_appointments.update()
-        .where(a.appointment_id == appointment_id)
+        .where(appointment_cols.appointment_id == appointment_id)
         .values(
             status=CANCELLED,
-            revision=a.revision + 1,
+            revision=appointment_cols.revision + 1,
             updated_at=now,
             # Only an event that may exist out there needs removing.
             **_sync_pending(current.sync_status is not None or current.external_id is not None, now),
@@ -177,9 +179,9 @@ def _serialize_contact(conn: Connection, tenant_id: str, contact_id: str) -> Non
 
 def _owned(conn: Connection, tenant_id: str, contact_id: str | None, appointment_id: str) -> Appointment:
     """The appointment, locked; another tenant's or another contact's is not found, as if absent."""
-    where = [a.appointment_id == appointment_id, a.tenant_id == tenant_id]
+    where = [appointment_cols.appointment_id == appointment_id, appointment_cols.tenant_id == tenant_id]
     if contact_id is not None:
-        where.append(a.contact_id == contact_id)
+        where.append(appointment_cols.contact_id == contact_id)
     row = conn.execute(sa.select(calendar_appointments).where(*where).with_for_update()).first()
     if row is None:
         raise NotFound(f"no appointment {appointment_id!r} found")
@@ -187,12 +189,14 @@ def _owned(conn: Connection, tenant_id: str, contact_id: str | None, appointment
 
 
 def _load(conn: Connection, appointment_id: str) -> Appointment:
-    row = conn.execute(sa.select(calendar_appointments).where(a.appointment_id == appointment_id)).one()
+    row = conn.execute(
+        sa.select(calendar_appointments).where(appointment_cols.appointment_id == appointment_id)
+    ).one()
     return Appointment.from_row(row)
 
 
 def _release(conn: Connection, appointment_id: str) -> None:
-    conn.execute(calendar_slots.delete().where(s.appointment_id == appointment_id))
+    conn.execute(calendar_slots.delete().where(slot_cols.appointment_id == appointment_id))
 
 
 def _hold(conn: Connection, tenant_id: str, appointment_id: str, place: Placement) -> str | None:
@@ -221,7 +225,11 @@ def _hold(conn: Connection, tenant_id: str, appointment_id: str, place: Placemen
         seen.add(key)
         if _claim(conn, tenant_id, key, span, 1, appointment_id):
             return name
-        conn.execute(calendar_slots.delete().where(s.appointment_id == appointment_id, s.resource == key))
+        conn.execute(
+            calendar_slots.delete().where(
+                slot_cols.appointment_id == appointment_id, slot_cols.resource == key
+            )
+        )
     raise FullyBooked(FULL)
 
 
@@ -231,11 +239,11 @@ def _claim(
     """One free seat in every cell of ``span`` for ``resource``, or False (rows taken so far stay)."""
     used: dict[datetime, set[int]] = {}
     rows = conn.execute(
-        sa.select(s.slot_start, s.seat).where(
-            s.tenant_id == tenant_id,
-            s.resource == resource,
-            s.slot_start >= span[0],
-            s.slot_start <= span[-1],
+        sa.select(slot_cols.slot_start, slot_cols.seat).where(
+            slot_cols.tenant_id == tenant_id,
+            slot_cols.resource == resource,
+            slot_cols.slot_start >= span[0],
+            slot_cols.slot_start <= span[-1],
         )
     )
     for row in rows:
@@ -257,7 +265,7 @@ def _claim(
                 appointment_id=appointment_id,
             )
             # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT.
-            if conn.execute(insert.values(**values).returning(s.seat)).first() is not None:
+            if conn.execute(insert.values(**values).returning(slot_cols.seat)).first() is not None:
                 break
         else:
             return False

@@ -42,7 +42,7 @@ from frontdesk.store.db import Database, as_utc, utcnow
 from frontdesk.store.tables import tenants
 
 log = structlog.get_logger(__name__)
-a = calendar_appointments.c
+appointment_cols = calendar_appointments.c
 DUE = ("pending", "failed")
 TENANT_SCAN_SECONDS = 30.0
 
@@ -126,10 +126,15 @@ class CalendarSync:
     async def push_due(self, tenant_id: str | None = None) -> int:
         """Push every appointment that is due; how many were written."""
         now = utcnow()
-        where = [a.sync_status.in_(DUE), a.sync_next_at <= now]
+        where = [appointment_cols.sync_status.in_(DUE), appointment_cols.sync_next_at <= now]
         if tenant_id is not None:
-            where.append(a.tenant_id == tenant_id)
-        stmt = sa.select(a.appointment_id).where(*where).order_by(a.sync_next_at).limit(self.batch)
+            where.append(appointment_cols.tenant_id == tenant_id)
+        stmt = (
+            sa.select(appointment_cols.appointment_id)
+            .where(*where)
+            .order_by(appointment_cols.sync_next_at)
+            .limit(self.batch)
+        )
         ids = await self.deps.db.run_read(lambda c: list(c.execute(stmt).scalars()))
         done = 0
         for appointment_id in ids:
@@ -168,12 +173,21 @@ class CalendarSync:
         now = utcnow()
         claimed = conn.execute(
             calendar_appointments.update()
-            .where(a.appointment_id == appointment_id, a.sync_status.in_(DUE), a.sync_next_at <= now)
-            .values(sync_next_at=now + timedelta(seconds=self.lease), sync_attempts=a.sync_attempts + 1)
+            .where(
+                appointment_cols.appointment_id == appointment_id,
+                appointment_cols.sync_status.in_(DUE),
+                appointment_cols.sync_next_at <= now,
+            )
+            .values(
+                sync_next_at=now + timedelta(seconds=self.lease),
+                sync_attempts=appointment_cols.sync_attempts + 1,
+            )
         ).rowcount
         if claimed != 1:
             return None
-        row = conn.execute(sa.select(calendar_appointments).where(a.appointment_id == appointment_id)).one()
+        row = conn.execute(
+            sa.select(calendar_appointments).where(appointment_cols.appointment_id == appointment_id)
+        ).one()
         return Appointment.from_row(row)
 
     async def _finish(
@@ -185,7 +199,10 @@ class CalendarSync:
         external_id: str | None = None,
     ) -> None:
         def write(conn: Any) -> None:
-            same = [a.appointment_id == appt.appointment_id, a.revision == appt.revision]
+            same = [
+                appointment_cols.appointment_id == appt.appointment_id,
+                appointment_cols.revision == appt.revision,
+            ]
             done = conn.execute(
                 calendar_appointments.update()
                 .where(*same)
@@ -194,7 +211,7 @@ class CalendarSync:
             if not done and external_id:  # changed meanwhile: still pending, but remember the event
                 conn.execute(
                     calendar_appointments.update()
-                    .where(a.appointment_id == appt.appointment_id)
+                    .where(appointment_cols.appointment_id == appt.appointment_id)
                     .values(external_id=external_id)
                 )
 
@@ -206,7 +223,10 @@ class CalendarSync:
         log.warning("calendar sync failed", appointment_id=appt.appointment_id, error=error)
         stmt = (
             calendar_appointments.update()
-            .where(a.appointment_id == appt.appointment_id, a.revision == appt.revision)
+            .where(
+                appointment_cols.appointment_id == appt.appointment_id,
+                appointment_cols.revision == appt.revision,
+            )
             .values(sync_status="failed", sync_error=error, sync_next_at=utcnow() + timedelta(seconds=wait))
         )
         await self.deps.db.run_write(lambda c: c.execute(stmt))
@@ -215,7 +235,7 @@ class CalendarSync:
         """Make the tenant's failed writes due at once, and its busy times (the "retry now" button)."""
         stmt = (
             calendar_appointments.update()
-            .where(a.tenant_id == tenant_id, a.sync_status == "failed")
+            .where(appointment_cols.tenant_id == tenant_id, appointment_cols.sync_status == "failed")
             .values(sync_next_at=utcnow())
         )
 

@@ -214,18 +214,24 @@ def _error_text(response: httpx.Response) -> str:
 
 async def _replies(rt: Runtime, message_ids: list[int], wait: float) -> list[str]:
     """The agent's replies to the stored messages, once their turn has run (or after ``wait``)."""
-    m = messages.c
+    message_cols = messages.c
     deadline = asyncio.get_running_loop().time() + wait
     while True:
         async with rt.db.read() as conn:
             rows = (
-                await conn.execute(sa.select(m.turn_id, m.conversation_id).where(m.id.in_(message_ids)))
+                await conn.execute(
+                    sa.select(message_cols.turn_id, message_cols.conversation_id).where(
+                        message_cols.id.in_(message_ids)
+                    )
+                )
             ).all()
             turns = {r.turn_id for r in rows if r.turn_id}
             if turns and len(turns) >= 1 and all(r.turn_id for r in rows):
                 out = (
                     await conn.execute(
-                        sa.select(m.text).where(m.turn_id.in_(turns), m.direction == "out").order_by(m.id)
+                        sa.select(message_cols.text)
+                        .where(message_cols.turn_id.in_(turns), message_cols.direction == "out")
+                        .order_by(message_cols.id)
                     )
                 ).scalars()
                 return list(out)
