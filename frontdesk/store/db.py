@@ -342,10 +342,16 @@ class _SqliteThreads:
         try:
             await self._writer.run(self._write_batch, batch, loop)
         except BaseException as exc:  # the commit itself failed: every write of the batch failed
+            cancelled = isinstance(exc, asyncio.CancelledError)
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(exc)
-            if isinstance(exc, asyncio.CancelledError):
+                    # Cancelled, not failed with CancelledError: a future whose exception nobody
+                    # reads (its caller is the task being cancelled) is logged at exit as an error.
+                    if cancelled:
+                        future.cancel()
+                    else:
+                        future.set_exception(exc)
+            if cancelled:
                 raise
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
