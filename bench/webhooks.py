@@ -93,6 +93,9 @@ WEBHOOK_PATH = "/webhooks/meta"
 BASELINE_PATH = "/webchat/bench-whatsapp/messages"  # baseline_app.py's one POST route
 PREBUILD_RATE = 5000  # saturation: webhooks built ahead per second of --duration (more are built late)
 TARGETS = {"sqlite": 2000.0, "postgresql": 1500.0}  # accepted webhooks/s at saturation
+PEER_TARGET = 1.0  # known senders ÷ the pywa bot
+NEW_SENDERS_TARGET = 0.7  # new senders ÷ known senders
+POSTGRES_TARGET = 0.6  # PostgreSQL known senders ÷ SQLite
 ACK_P99_TARGET_MS = 50.0  # at --rate (500/s)
 PHASE_TIMEOUT = 30.0  # a request in flight this long after a phase ended means the server is stuck
 
@@ -141,11 +144,14 @@ class Webhooks:
 
     The body is the recorded fixture with its wamid, sender (``from`` and ``contacts[0].wa_id``),
     the sender's business-scoped user id (``contacts[0].user_id``, one per sender as on WhatsApp; no
-    parent id), profile name, timestamp and text replaced; message ``n`` comes from sender ``n % senders`` and
-    asks knowledge entry ``(n // senders) % len(KNOWLEDGE)``.
+    parent id), profile name, timestamp and text replaced; message ``n`` comes from sender ``n % senders``
+    (with ``new_senders``: from sender ``senders + n``, whom no earlier message came from) and asks
+    knowledge entry ``(n // senders) % len(KNOWLEDGE)``.
     """
 
-    def __init__(self, host: str, port: int, path: str, app_secret: str, senders: int) -> None:
+    def __init__(
+        self, host: str, port: int, path: str, app_secret: str, senders: int, new_senders: bool = False
+    ) -> None:
         doc = json.loads(FIXTURE.read_text(encoding="utf-8"))
         value = doc["entry"][0]["changes"][0]["value"]
         value["contacts"][0].update(profile={"name": "@@name@@"}, wa_id="@@sender@@", user_id="@@bsuid@@")
@@ -164,11 +170,12 @@ class Webhooks:
         self._secret = app_secret.encode()
         self._questions = [json.dumps(q) for q, _, _ in KNOWLEDGE]
         self.senders = senders
+        self.new_senders = new_senders  # message n from sender senders + n: never seen before
         self._run = secrets.token_hex(4)  # wamids differ between runs on the same database
         self._ts = json.dumps(str(int(time.time())))
 
     def build(self, n: int) -> bytes:
-        s = n % self.senders
+        s = self.senders + n if self.new_senders else n % self.senders
         body = self._template.format(
             name=json.dumps(f"Bench Customer {s}"),
             sender=json.dumps(f"9725{s:08d}"),
@@ -523,6 +530,20 @@ async def frontdesk_load(
             )
         result["saturation"] = saturation.summary()
 
+        if args.senders_new and not workers:
+            # Every request a first message: a new contact and conversation inside the write batch.
+            fresh = Webhooks(
+                client.host, client.port, WEBHOOK_PATH, app_secret, args.senders, new_senders=True
+            )
+            await asyncio.sleep(1.0)
+            feed = Feed(fresh, n, math.ceil(args.duration * PREBUILD_RATE))
+            spy = start_py_spy(args, server, "new-senders")
+            phase = await closed_loop(conns, feed, Phase("new senders", 200), args.duration, cpu)
+            await asyncio.to_thread(stop_py_spy, spy)
+            n = feed.next
+            await ledger.check(phase)
+            result["new_senders"] = phase.summary()
+
         if not workers:
             await asyncio.sleep(1.0)  # let the server settle
             feed = Feed(webhooks, n, math.ceil(args.rate * args.rate_duration))
@@ -550,14 +571,32 @@ async def frontdesk_load(
 async def baseline_load(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     """The bare endpoint: the same requests (to its path), connections and closed loop."""
     client = RawClient(server.url)
-    conns = [client.connection() for _ in range(args.connections)]
     webhooks = Webhooks(client.host, client.port, BASELINE_PATH, "baseline", args.senders)
+    feed = Cycle(webhooks, 5000)
+    return await endpoint_load(server, args, feed, feed, 202)
+
+
+async def peer_load(server: Server, args: argparse.Namespace, app_secret: str) -> dict[str, Any]:
+    """The peer bot: Frontdesk's own signed requests (unique wamids: pywa drops repeats unread)."""
+    client = RawClient(server.url)
+    webhooks = Webhooks(client.host, client.port, WEBHOOK_PATH, app_secret, args.senders)
+    warm = Feed(webhooks, 0, args.senders, limit=args.senders)
+    return await endpoint_load(
+        server, args, warm, Feed(webhooks, args.senders, math.ceil(args.duration * PREBUILD_RATE)), 200
+    )
+
+
+async def endpoint_load(
+    server: Server, args: argparse.Namespace, warm: Feed | Cycle, feed: Feed | Cycle, expect: int
+) -> dict[str, Any]:
+    """A warm-up, then ``--duration`` s closed loop: requests/s, CPU per request, latency."""
+    client = RawClient(server.url)
+    conns = [client.connection() for _ in range(args.connections)]
     cpu = CpuMeter(server.ps)
     try:
-        feed = Cycle(webhooks, 5000)
-        await closed_loop(conns, feed, Phase("baseline warm-up", 202), 1.0, check_receipt=False)
+        await closed_loop(conns, warm, Phase(f"{server.name} warm-up", expect), 1.0, check_receipt=False)
         phase = await closed_loop(
-            conns, feed, Phase("baseline", 202), args.duration, cpu, check_receipt=False
+            conns, feed, Phase(server.name, expect), args.duration, cpu, check_receipt=False
         )
     finally:
         for conn in conns:
@@ -642,7 +681,71 @@ def run_baseline(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
         server.stop()
 
 
+# ---------------------------------------------------------------------------------------- peers
+
+PYWA = "pywa==4.5.*"  # the peer of the issue's measurement: pywa 4.5, async, on FastAPI
+# Installed into the peer's environment at the versions this interpreter has, so that the peer and
+# Frontdesk run on the same web stack (the same uvicorn with the same loop and HTTP parser).
+SHARED_STACK = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "pydantic")
+
+
+def peer_python(venv: Path) -> Path:
+    """The peer's own virtual environment (created, and pywa installed, on first use)."""
+    from importlib import metadata
+
+    python = venv / "bin" / "python"
+    pins = [PYWA]
+    for name in SHARED_STACK:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            pins.append(f"{name}=={metadata.version(name)}")
+    stamp = venv / "frontdesk-bench-pins.txt"
+    if python.exists() and stamp.exists() and stamp.read_text() == "\n".join(pins):
+        return python
+    print(f"peer: installing {', '.join(pins)} into {venv} ...", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pins],
+        capture_output=True,
+        text=True,
+    )
+    if installed.returncode != 0:
+        raise BenchError(f"pip install into {venv} failed:\n{installed.stdout}{installed.stderr}")
+    stamp.write_text("\n".join(pins))
+    return python
+
+
+def run_peer(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    python = peer_python(Path(args.peer_venv))
+    app_secret = secrets.token_hex(16)
+    env = dict(os.environ, BENCH_APP_SECRET=app_secret, BENCH_WEBHOOK_PATH=WEBHOOK_PATH)
+    env["BENCH_PHONE_ID"] = PHONE_NUMBER_ID
+    argv = [str(python), "-m", "uvicorn", "--app-dir", str(BENCH_DIR), "peer_pywa:app"]
+    argv += ["--log-level", "warning", "--no-access-log"]
+    server = Server("pywa", argv, env, workdir, pin=args.pin)
+    try:
+        server.wait_ready()
+        result = run_async(peer_load(server, args, app_secret))
+    except BaseException:
+        print(f"peer log ({server.log_path}):\n{server.log_tail()}", file=sys.stderr)
+        raise
+    finally:
+        server.stop()
+    result["version"] = subprocess.run(
+        [str(python), "-c", "from importlib.metadata import version; print(version('pywa'))"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return result
+
+
 # --------------------------------------------------------------------------------------- report
+
+
+def ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """a's accepted/s over b's (both measured in this run)."""
+    rate_a = a.get("accepted_per_s", a.get("requests_per_s", 0.0))
+    rate_b = b.get("accepted_per_s", b.get("requests_per_s", 0.0))
+    return round(rate_a / rate_b, 3) if rate_b else 0.0
 
 
 def per_core(figures: dict[str, Any]) -> float:
@@ -695,12 +798,42 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> None:
     if base:
         row("  ÷ bare Starlette requests/s", lambda r: f"{r['baseline_ratio']:.3f}")
         row("  same, per server CPU second", lambda r: f"{r['baseline_ratio_per_cpu']:.3f}")
+    if "pywa" in results:
+        row(
+            "  ÷ pywa bot (same requests, stores nothing)",
+            lambda r: (
+                f"{r['ratios']['known_to_pywa']:.2f} {mark(r['ratios']['known_to_pywa'] >= PEER_TARGET)}"
+            ),
+            f"≥ {PEER_TARGET:g}",
+        )
+    if "postgresql" in results and "sqlite" in results:
+
+        def to_sqlite(r: dict) -> str:
+            if "known_to_sqlite" not in r["ratios"]:
+                return "1"
+            value = r["ratios"]["known_to_sqlite"]
+            return f"{value:.2f} {mark(value >= POSTGRES_TARGET)}"
+
+        row("  ÷ SQLite", to_sqlite, f"PG ≥ {POSTGRES_TARGET:g}")
     row("server CPU ms per webhook", lambda r: f"{r['saturation']['server_cpu_ms_per_webhook']:.3f}")
     # What one whole core would accept at that cost: the figure to read when other load on the
     # machine kept the server's core from being saturated ("other" high).
     row("  → webhooks/s per full core", lambda r: f"{per_core(r['saturation']):,.0f}")
     row("ack p50 / p99 ms", pair("saturation", "ack_p50_ms", "ack_p99_ms"))
     row("CPU % server / load gen / other", lambda r: _cpu(r["saturation"]), "other ≈ 0")
+    if args.senders_new:
+        section(f"acceptance, workers off: new senders, every webhook a first message ({args.duration:g} s)")
+
+        def new_rate(r: dict) -> str:
+            value = r["ratios"]["new_to_known"]
+            return (
+                f"{r['new_senders']['accepted_per_s']:,.0f} ({value:.2f} {mark(value >= NEW_SENDERS_TARGET)})"
+            )
+
+        row("accepted webhooks/s (÷ known senders)", new_rate, f"≥ {NEW_SENDERS_TARGET:g} of known")
+        row("server CPU ms per webhook", lambda r: f"{r['new_senders']['server_cpu_ms_per_webhook']:.3f}")
+        row("ack p50 / p99 ms", pair("new_senders", "ack_p50_ms", "ack_p99_ms"))
+        row("CPU % server / load gen / other", lambda r: _cpu(r["new_senders"]))
     section(f"acceptance, workers off: fixed rate (open loop, {args.rate:g}/s, {args.rate_duration:g} s)")
     row("webhooks sent/s", lambda r: f"{r['fixed_rate']['send_rate']:.0f}")
     row("ack p50 / p99 ms", fixed_p99, f"p99 ≤ {ACK_P99_TARGET_MS:g}")
@@ -711,7 +844,7 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> None:
     row("server RSS idle → peak MB", lambda r: f"{r['rss_idle_mb']:.0f} → {r['rss_peak_mb']:.0f}")
 
     def errors(r: dict) -> str:
-        phases = [r[k] for k in ("warm_up", "saturation", "fixed_rate") if k in r]
+        phases = [r[k] for k in ("warm_up", "saturation", "new_senders", "fixed_rate") if k in r]
         total = sum(p["errors"] for p in phases)
         not_stored = sum(p["not_stored"] for p in phases)
         return f"{total} / {not_stored}"
@@ -764,9 +897,33 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> None:
             str(base["errors"]),
         )
         console.print(baseline)
+    if peer := results.get("pywa"):
+        table = Table(
+            title=f"Peer: pywa {peer.get('version', '')} (async) bot on FastAPI/uvicorn (peer_pywa.py): "
+            "verifies the signature, parses, calls an empty handler, stores nothing; same requests, client",
+            title_justify="left",
+        )
+        columns = (
+            "requests/s",
+            "÷ bare Starlette",
+            "server CPU µs/request",
+            "p50 / p99 ms",
+            "CPU % server / load gen / other",
+        )
+        for column in (*columns, "errors"):
+            table.add_column(column, justify="right")
+        table.add_row(
+            f"{peer['requests_per_s']:,.0f}",
+            f"{ratio(peer, base):.3f}" if base else "-",
+            f"{peer['server_cpu_us_per_req']:.0f}",
+            f"{_ms(peer['p50_ms'])} / {_ms(peer['p99_ms'])}",
+            _cpu(peer),
+            str(peer["errors"]),
+        )
+        console.print(table)
     for r in runs:
         for label, run in (("", r), (" (workers on)", r.get("with_workers"))):
-            for phase in ("warm_up", "saturation", "fixed_rate"):
+            for phase in ("warm_up", "saturation", "new_senders", "fixed_rate"):
                 figures = (run or {}).get(phase)
                 if figures and figures.get("sample_error"):
                     console.print(
@@ -796,6 +953,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--postgres",
         default=next((os.environ[k] for k in PG_ENV if os.environ.get(k)), None),
         help=f"PostgreSQL server URL; fresh databases are created on it (default: ${' or $'.join(PG_ENV)})",
+    )
+    p.add_argument(
+        "--peer",
+        choices=("pywa",),
+        action="append",
+        default=[],
+        help="also measure a peer bot on the same requests: pywa (installed into --peer-venv)",
+    )
+    p.add_argument(
+        "--peer-venv",
+        default=str(
+            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "frontdesk-bench" / "pywa"
+        ),
+        help="the peer's own virtual environment (default: ~/.cache/frontdesk-bench/pywa)",
+    )
+    p.add_argument(
+        "--senders-new",
+        action="store_true",
+        help="add a phase in which every webhook comes from a sender the database has never seen",
     )
     p.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL runs")
     p.add_argument("--no-sqlite", action="store_true", help="skip the SQLite runs")
@@ -838,6 +1014,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_baseline:
             print("baseline: bare Starlette ...", file=sys.stderr)
             results["baseline"] = run_baseline(workdir / "baseline", args)
+        if "pywa" in args.peer:
+            print("peer: pywa bot ...", file=sys.stderr)
+            results["pywa"] = run_peer(workdir / "pywa", args)
         if not args.no_sqlite:
             results["sqlite"] = run_database("sqlite", sqlite_url, workdir, args)
         if args.postgres and not args.no_postgres:
@@ -867,6 +1046,17 @@ def main(argv: list[str] | None = None) -> int:
             per_req = results["baseline"]["server_cpu_us_per_req"] / 1000
             per_webhook = run["saturation"]["server_cpu_ms_per_webhook"]
             run["baseline_ratio_per_cpu"] = round(per_req / per_webhook, 4) if per_webhook else 0.0
+        ratios = run.setdefault("ratios", {})
+        if "pywa" in results:
+            ratios["known_to_pywa"] = ratio(run["saturation"], results["pywa"])
+            run["targets"]["known_to_pywa"] = PEER_TARGET
+        if "new_senders" in run:
+            ratios["new_to_known"] = ratio(run["new_senders"], run["saturation"])
+            run["targets"]["new_to_known"] = NEW_SENDERS_TARGET
+    if "sqlite" in results and "postgresql" in results:
+        pg = results["postgresql"]
+        pg["ratios"]["known_to_sqlite"] = ratio(pg["saturation"], results["sqlite"]["saturation"])
+        pg["targets"]["known_to_sqlite"] = POSTGRES_TARGET
     render(results, args)
     if args.json == "-":
         json.dump(results, sys.stdout, indent=2)
