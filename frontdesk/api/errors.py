@@ -104,18 +104,39 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def frontdesk_error(exc: FrontdeskError) -> JSONResponse:
+    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, RateLimited) else None
+    status = status_of(exc)
+    if status >= 500:
+        log.error("request failed", error=exc.message)
+    return error_response(status, exc.code, exc.message, exc.details, headers)
+
+
+def data_error(path: str, exc: DataError) -> JSONResponse:
+    # The database refused a value the request carried (PostgreSQL: a NUL character, a number
+    # out of range, a string over a column's length); the transaction rolled back whole.
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else "invalid value"
+    log.warning("database refused a request's value", path=path, reason=reason)
+    message = f"a value in the request cannot be stored or looked up: {reason}"
+    return error_response(400, "bad_request", message)
+
+
+def unexpected_error(path: str) -> JSONResponse:
+    """For an exception no handler knows: logged with its traceback, never shown to the caller."""
+    log.exception("unhandled error", path=path)
+    return error_response(500, "internal_error", "internal error; the server log has the details")
+
+
+def too_large(max_bytes: int) -> JSONResponse:
+    return error_response(413, HTTP_CODES[413], f"request body over {max_bytes} bytes")
+
+
 def install(app: FastAPI) -> None:
     _document(app)
 
     @app.exception_handler(FrontdeskError)
     async def _frontdesk(_: Request, exc: FrontdeskError) -> JSONResponse:
-        headers = (
-            {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, RateLimited) else None
-        )
-        status = status_of(exc)
-        if status >= 500:
-            log.error("request failed", error=exc.message)
-        return error_response(status, exc.code, exc.message, exc.details, headers)
+        return frontdesk_error(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -125,25 +146,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = HTTP_CODES.get(exc.status_code, "error")
-        message = str(exc.detail)
         if exc.status_code == 413:
-            message = f"request body over {app.state.runtime.settings.max_body_bytes} bytes"
-        return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
+            return too_large(app.state.runtime.settings.max_body_bytes)
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail), None, getattr(exc, "headers", None))
 
     @app.exception_handler(DataError)
     async def _data(request: Request, exc: DataError) -> JSONResponse:
-        # The database refused a value the request carried (PostgreSQL: a NUL character, a number
-        # out of range, a string over a column's length); the transaction rolled back whole.
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else "invalid value"
-        log.warning("database refused a request's value", path=request.url.path, reason=reason)
-        message = f"a value in the request cannot be stored or looked up: {reason}"
-        return error_response(400, "bad_request", message)
+        return data_error(request.url.path, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", path=request.url.path)
-        return error_response(500, "internal_error", "internal error; the server log has the details")
+        return unexpected_error(request.url.path)
 
 
 def _document(app: FastAPI) -> None:

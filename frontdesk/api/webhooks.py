@@ -12,11 +12,14 @@ deduplication on the provider's message id and the message timestamp window.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.datastructures import URL, QueryParams
+from starlette.types import Scope
 
 from frontdesk.api.deps import get_runtime
 from frontdesk.channels.base import ChannelAdapter, RawRequest
@@ -29,48 +32,64 @@ TEXT = {"text/plain": {"schema": {"type": "string"}}}
 TWIML = {"application/xml": {"schema": {"type": "string"}}}
 
 
-def public_url(rt: Runtime, request: Request) -> str:
+def public_url(rt: Runtime, scope: Scope) -> str:
     """The URL the provider called, as it signed it: behind a proxy that is FRONTDESK_PUBLIC_URL."""
+    url = URL(scope=scope)
     base = rt.settings.public_url.rstrip("/")
     if not base:
-        return str(request.url)
-    query = request.url.query
-    return f"{base}{request.url.path}" + (f"?{query}" if query else "")
+        return str(url)
+    return f"{base}{url.path}" + (f"?{url.query}" if url.query else "")
 
 
-def media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+def media_type(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def check_envelope(adapter: ChannelAdapter, request: Request) -> None:
+def check_envelope(adapter: ChannelAdapter, scope: Scope, headers: Mapping[str, str]) -> None:
     """Refuse a webhook not sent the way its provider sends them (see the module docstring)."""
     accepted = adapter.webhook_content_types
-    if accepted and media_type(request) not in accepted:
+    if accepted and media_type(headers) not in accepted:
         raise UnsupportedMediaType(
             f"{adapter.provider} webhooks must be posted as {' or '.join(accepted)}, "
-            f"not {media_type(request) or 'a body without a content type'!r}"
+            f"not {media_type(headers) or 'a body without a content type'!r}"
         )
     for name in adapter.signature_headers:
-        if len(set(request.headers.getlist(name))) > 1:
+        key = name.lower().encode("latin-1")
+        if len({value for header, value in scope["headers"] if header == key}) > 1:
             raise BadRequest(f"the request carries more than one {name} header; send exactly one")
 
 
-async def raw_request(rt: Runtime, request: Request, adapter: ChannelAdapter) -> RawRequest:
-    """The webhook as its adapter reads it, once ``check_envelope`` accepts it."""
-    if request.method == "POST":
-        check_envelope(adapter, request)
-    body = await request.body()
+def build_raw(rt: Runtime, adapter: ChannelAdapter, scope: Scope, body: bytes) -> RawRequest:
+    """The webhook as its adapter reads it, once ``check_envelope`` accepts it, from the ASGI scope
+    (the routes below and ``api.fast_webhooks`` both build it here)."""
+    # ASGI gives header names lowercased; of a repeated header the last value stands.
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    method = scope["method"]
+    if method == "POST":
+        check_envelope(adapter, scope, headers)
     form: dict[str, str] = {}
-    if media_type(request) == "application/x-www-form-urlencoded":
+    if media_type(headers) == "application/x-www-form-urlencoded":
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     return RawRequest(
-        method=request.method,
-        url=public_url(rt, request),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        query=dict(request.query_params),
+        method=method,
+        url=public_url(rt, scope),
+        headers=headers,
+        query=dict(QueryParams(scope["query_string"])),
         body=body,
         form=form,
     )
+
+
+async def raw_request(rt: Runtime, request: Request, adapter: ChannelAdapter) -> RawRequest:
+    return build_raw(rt, adapter, request.scope, await request.body())
+
+
+def twilio_answer(accept: str, receipt: dict[str, Any]) -> Response:
+    """Twilio reads a TwiML body from message webhooks: an empty <Response/> means "no auto-reply",
+    the agent's answer goes out through the REST API once the turn has run."""
+    if "json" in accept:
+        return JSONResponse(receipt)
+    return Response('<?xml version="1.0" encoding="UTF-8"?><Response/>', media_type="application/xml")
 
 
 async def _handshake(rt: Runtime, adapter: ChannelAdapter, request: Request) -> Response:
@@ -115,8 +134,4 @@ async def meta_webhook(request: Request, rt: Runtime = Depends(get_runtime)) -> 
 )
 async def twilio_webhook(request: Request, rt: Runtime = Depends(get_runtime)) -> Response:
     result = await _receive(rt, rt.adapters.get("twilio"), request)
-    # Twilio reads a TwiML body from message webhooks: an empty <Response/> means "no auto-reply",
-    # the agent's answer goes out through the REST API once the turn has run.
-    if "json" in request.headers.get("accept", ""):
-        return JSONResponse(result)
-    return Response('<?xml version="1.0" encoding="UTF-8"?><Response/>', media_type="application/xml")
+    return twilio_answer(request.headers.get("accept", ""), result)

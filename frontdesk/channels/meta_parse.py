@@ -12,6 +12,7 @@ entries are read in ``meta_parse_whatsapp`` and ``meta_parse_messenger``.
 
 from __future__ import annotations
 
+import functools
 import json
 import reprlib
 from typing import Any
@@ -26,8 +27,12 @@ WHATSAPP = "whatsapp_business_account"
 MESSAGING_OBJECTS = ("page", "instagram")
 
 
+@functools.lru_cache(maxsize=16)
 def load_envelope(body: bytes) -> tuple[str, list[dict[str, Any]]]:
-    """The webhook's ``object`` and its entries; BadRequest when the body is not a Meta webhook."""
+    """The webhook's ``object`` and its entries; BadRequest when the body is not a Meta webhook.
+
+    Routing and parsing each read the body: the cache parses it once (callers never change what it
+    returns). A refused body raises each time (exceptions are not cached)."""
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):

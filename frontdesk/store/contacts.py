@@ -24,14 +24,54 @@ from frontdesk.model.ids import new_id
 from frontdesk.model.messages import InboundMessage
 from frontdesk.model.phone import is_e164
 from frontdesk.model.routing import ChannelInfo
-from frontdesk.store.db import Database, utcnow
-from frontdesk.store.dialect import insert
+from frontdesk.store.db import utcnow
+from frontdesk.store.dialect import insert_for
+from frontdesk.store.prepared import Prepared
 from frontdesk.store.tables import contact_identities, contacts, length_of
 
 log = structlog.get_logger(__name__)
 # What the store keeps of a name a customer shows (the caller cuts a longer one, never refuses it).
 DISPLAY_NAME_LENGTH = length_of(contacts.c.display_name)
 ident = contact_identities.c
+
+
+def _owners_statement(n: int) -> Prepared:
+    """The owners of ``n`` identities in one statement: an OR of exact matches, each of them a
+    lookup in the unique index (SQLite plans a row-value IN as a scan of the tenant's range)."""
+    match = [
+        sa.and_(
+            ident.tenant_id == sa.bindparam("tenant_id"),
+            ident.provider == sa.bindparam("provider"),
+            ident.scope == sa.bindparam(f"scope_{i}"),
+            ident.address == sa.bindparam(f"address_{i}"),
+        )
+        for i in range(n)
+    ]
+    keys = ["tenant_id", "provider", *(f"{k}_{i}" for i in range(n) for k in ("scope", "address"))]
+    return Prepared(sa.select(ident.scope, ident.address, ident.contact_id).where(sa.or_(*match)), keys)
+
+
+# The statements of a first message, prebuilt (``store.prepared``): a campaign brings thousands.
+# A message names one to three identities (``named``).
+_OWNERS = {n: _owners_statement(n) for n in (1, 2, 3)}
+_BY_PHONE = Prepared(
+    sa.select(contacts.c.contact_id)
+    .where(contacts.c.tenant_id == sa.bindparam("tenant_id"), contacts.c.phone_e164 == sa.bindparam("phone"))
+    .limit(1),
+    ["tenant_id", "phone"],
+)
+_INSERT_CONTACT = Prepared(
+    contacts.insert(),
+    ["contact_id", "tenant_id", "display_name", "phone_e164", "handle", "created_at", "updated_at"],
+)
+_INSERT_IDENTITY = Prepared(
+    lambda dialect: (
+        insert_for(dialect, contact_identities)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "provider", "scope", "address"])
+        .returning(contact_identities.c.contact_id)
+    ),
+    ["tenant_id", "contact_id", "provider", "scope", "address", "created_at"],
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,50 +95,44 @@ def named(channel: ChannelInfo, msg: InboundMessage) -> list[Address]:
     return [scoped(channel, value) for value in ordered]
 
 
-def contact_for(conn: Connection, db: Database, channel: ChannelInfo, msg: InboundMessage) -> str:
+def contact_for(conn: Connection, channel: ChannelInfo, msg: InboundMessage) -> str:
     """The contact ``msg`` is from, created if new, with every identity it names linked to it."""
     wanted = named(channel, msg)
     found = _owners(conn, channel, wanted)
     contact_id = _pick(wanted, found)
     phone = msg.sender if is_e164(msg.sender) else None
     if contact_id is None and phone:  # identities with the same E.164 number are one contact
-        contact_id = conn.execute(
-            sa.select(contacts.c.contact_id)
-            .where(contacts.c.tenant_id == channel.tenant_id, contacts.c.phone_e164 == phone)
-            .limit(1)
-        ).scalar()
+        contact_id = _BY_PHONE.scalar(conn, {"tenant_id": channel.tenant_id, "phone": phone})
     now = utcnow()
     if contact_id is None:
         contact_id = new_id("ct")
-        conn.execute(
-            contacts.insert().values(
-                contact_id=contact_id,
-                tenant_id=channel.tenant_id,
-                display_name=msg.sender_name,
-                phone_e164=phone,
-                handle=msg.username,
-                created_at=now,
-                updated_at=now,
-            )
+        _INSERT_CONTACT.execute(
+            conn,
+            {
+                "contact_id": contact_id,
+                "tenant_id": channel.tenant_id,
+                "display_name": msg.sender_name,
+                "phone_e164": phone,
+                "handle": msg.username,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
     else:
         _complete(conn, contact_id, msg, phone)
-    missing = [a for a in wanted if a not in found]
-    for address in missing:
-        conn.execute(
-            insert(db, contact_identities)
-            .values(
-                tenant_id=channel.tenant_id,
-                contact_id=contact_id,
-                provider=channel.provider,
-                scope=address.scope,
-                address=address.address,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["tenant_id", "provider", "scope", "address"])
-        )
-    if missing:  # another ingest may have linked one of them first: theirs stands
-        found = _owners(conn, channel, wanted)
+    for address in [a for a in wanted if a not in found]:
+        params = {
+            "tenant_id": channel.tenant_id,
+            "contact_id": contact_id,
+            "provider": channel.provider,
+            "scope": address.scope,
+            "address": address.address,
+            "created_at": now,
+        }
+        if _INSERT_IDENTITY.scalar(conn, params) is not None:
+            found[address] = contact_id
+        else:  # another ingest linked it first: theirs stands
+            found.update(_owners(conn, channel, [address]))
     if len(set(found.values())) > 1:
         # Merging two contacts' histories is a person's decision; the message goes to the first.
         log.warning(
@@ -167,14 +201,14 @@ def _repoint(conn: Connection, channel: ChannelInfo, old: Address, new: str) -> 
 
 
 def _owners(conn: Connection, channel: ChannelInfo, wanted: list[Address]) -> dict[Address, str]:
-    rows = conn.execute(
-        sa.select(ident.scope, ident.address, ident.contact_id).where(
-            ident.tenant_id == channel.tenant_id,
-            ident.provider == channel.provider,
-            sa.tuple_(ident.scope, ident.address).in_([(a.scope, a.address) for a in wanted]),
-        )
-    ).all()
-    return {Address(r.scope, r.address): r.contact_id for r in rows}
+    """The contact each of ``wanted`` belongs to, if any."""
+    if not wanted:
+        return {}
+    params = {"tenant_id": channel.tenant_id, "provider": channel.provider}
+    for i, a in enumerate(wanted):
+        params[f"scope_{i}"], params[f"address_{i}"] = a.scope, a.address
+    rows = _OWNERS[len(wanted)].all(conn, params)
+    return {Address(scope, address): owner for scope, address, owner in rows}
 
 
 def _pick(wanted: list[Address], found: dict[Address, str]) -> str | None:

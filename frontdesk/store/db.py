@@ -28,9 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
-from sqlalchemy import Connection, Engine, NullPool, create_engine, event
+from sqlalchemy import Connection, Engine, NullPool, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from frontdesk.store.prepared import Prepared
 
 T = TypeVar("T")
 # Writes committed together at most (SQLite group commit); bounds the latency one batch adds.
@@ -307,10 +309,10 @@ class _SqliteThreads:
 
     @staticmethod
     def _write(conn: Connection, fn: Callable[[Connection], T]) -> T:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        _BEGIN_IMMEDIATE.execute(conn)
         try:
             result = fn(conn)
-            conn.exec_driver_sql("COMMIT")
+            _COMMIT.execute(conn)
         except BaseException:
             try:
                 conn.exec_driver_sql("ROLLBACK")
@@ -327,15 +329,15 @@ class _SqliteThreads:
     ) -> None:
         """Run each write of ``batch`` in its own savepoint of one transaction; settle their futures."""
         if len(batch) == 1:
-            fn, future = batch[0]
+            fn = batch[0][0]
             try:
                 outcome: list[tuple[bool, Any]] = [(True, self._write(conn, fn))]
             except BaseException as exc:
                 outcome = [(False, exc)]
         else:
             outcome = self._write(conn, lambda conn: [_in_savepoint(conn, fn) for fn, _ in batch])
-        for (_, future), (ok, value) in zip(batch, outcome, strict=True):
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+        # One wake-up of the event loop for the whole batch, not one per write.
+        loop.call_soon_threadsafe(_settle, [future for _, future in batch], outcome)
 
     async def write_batch(self, batch: list[tuple[Callable[[Connection], Any], asyncio.Future]]) -> None:
         loop = asyncio.get_running_loop()
@@ -377,22 +379,29 @@ def _configure_sqlite(engine) -> None:
         cur.close()
 
 
+_BEGIN_IMMEDIATE = Prepared(text("BEGIN IMMEDIATE"))
+_COMMIT = Prepared(text("COMMIT"))
+_SAVEPOINT = Prepared(text("SAVEPOINT fd_write"))
+_RELEASE = Prepared(text("RELEASE fd_write"))
+
+
 def _in_savepoint(conn: Connection, fn: Callable[[Connection], Any]) -> tuple[bool, Any]:
-    conn.exec_driver_sql("SAVEPOINT fd_write")
+    _SAVEPOINT.execute(conn)
     try:
         value = fn(conn)
     except Exception as exc:
         conn.exec_driver_sql("ROLLBACK TO fd_write")
-        conn.exec_driver_sql("RELEASE fd_write")
+        _RELEASE.execute(conn)
         return False, exc
-    conn.exec_driver_sql("RELEASE fd_write")
+    _RELEASE.execute(conn)
     return True, value
 
 
-def _settle(future: asyncio.Future, ok: bool, value: Any) -> None:
-    if future.done():  # its caller was cancelled meanwhile
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle(futures: list[asyncio.Future], outcome: list[tuple[bool, Any]]) -> None:
+    for future, (ok, value) in zip(futures, outcome, strict=True):
+        if future.done():  # its caller was cancelled meanwhile
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

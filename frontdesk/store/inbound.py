@@ -25,6 +25,7 @@ from frontdesk.store import channel_health, contacts
 from frontdesk.store.channel_tables import unattributed_messages
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.dialect import insert
+from frontdesk.store.prepared import Prepared
 from frontdesk.store.tables import conversations, messages
 
 # Inbound messages that belong to the conversation but ask nothing of the agent: WhatsApp's
@@ -60,16 +61,61 @@ def _address_of(cache_key: object) -> str:
     return key.contact_address if isinstance(key, ConversationKey) else ""
 
 
-_DUPLICATE = sa.select(messages.c.id, messages.c.conversation_id).where(
-    messages.c.channel_id == sa.bindparam("channel_id"),
-    messages.c.provider_message_id == sa.bindparam("provider_message_id"),
-    messages.c.direction == "in",
+_DUPLICATE = Prepared(
+    sa.select(messages.c.id, messages.c.conversation_id).where(
+        messages.c.channel_id == sa.bindparam("channel_id"),
+        messages.c.provider_message_id == sa.bindparam("provider_message_id"),
+        messages.c.direction == "in",
+    ),
+    ["channel_id", "provider_message_id"],
 )
-_CONVERSATION_ID = sa.select(conversations.c.conversation_id).where(
-    conversations.c.channel_id == sa.bindparam("channel_id"),
-    conversations.c.contact_id == sa.bindparam("contact_id"),
-    conversations.c.thread == sa.bindparam("thread"),
+_CONVERSATION_ID = Prepared(
+    sa.select(conversations.c.conversation_id).where(
+        conversations.c.channel_id == sa.bindparam("channel_id"),
+        conversations.c.contact_id == sa.bindparam("contact_id"),
+        conversations.c.thread == sa.bindparam("thread"),
+    ),
+    ["channel_id", "contact_id", "thread"],
 )
+_TOUCH = Prepared(
+    conversations.update()
+    .where(conversations.c.conversation_id == sa.bindparam("cid"))
+    .values(
+        last_message_at=sa.bindparam("now"),
+        updated_at=sa.bindparam("now"),
+        mode=sa.case((conversations.c.mode == "closed", "bot"), else_=conversations.c.mode),
+    ),
+    ["cid", "now"],
+)
+_MESSAGE_COLUMNS = [
+    "tenant_id",
+    "conversation_id",
+    "channel_id",
+    "direction",
+    "kind",
+    "text",
+    "payload",
+    "provider_message_id",
+    "status",
+    "status_reason",
+    "turn_id",
+    "attempts",
+    "created_at",
+    "updated_at",
+]
+_CONVERSATION_COLUMNS = [
+    "conversation_id",
+    "tenant_id",
+    "channel_id",
+    "contact_id",
+    "thread",
+    "mode",
+    "needs_human",
+    "simulated",
+    "last_message_at",
+    "created_at",
+    "updated_at",
+]
 _status_rank = sa.case(STATUS_RANK, value=messages.c.status, else_=-1)
 
 
@@ -78,26 +124,22 @@ class Inbound:
         self.db = db
         # ConversationKey → (contact id, conversation id): saves the upserts for a known conversation.
         self._known: _LRU = _LRU(100_000)
-        # Built once: statement construction is a real share of an ingest's cost.
-        self._insert_message = (
+        # Built once and run on the driver's cursor (``store.prepared``): on this path SQLAlchemy's
+        # statement building and execution cost more than the database's work.
+        self._insert_message = Prepared(
             insert(db, messages)
             .on_conflict_do_nothing(
                 index_elements=[messages.c.channel_id, messages.c.provider_message_id],
                 index_where=sa.text("direction = 'in'"),
             )
-            .returning(messages.c.id)
+            .returning(messages.c.id),
+            _MESSAGE_COLUMNS,
         )
-        self._touch = (
-            conversations.update()
-            .where(conversations.c.conversation_id == sa.bindparam("cid"))
-            .values(
-                last_message_at=sa.bindparam("now"),
-                updated_at=sa.bindparam("now"),
-                mode=sa.case((conversations.c.mode == "closed", "bot"), else_=conversations.c.mode),
-            )
-        )
-        self._insert_conversation = insert(db, conversations).on_conflict_do_nothing(
-            index_elements=["channel_id", "contact_id", "thread"]
+        self._insert_conversation = Prepared(
+            insert(db, conversations)
+            .on_conflict_do_nothing(index_elements=["channel_id", "contact_id", "thread"])
+            .returning(conversations.c.conversation_id),
+            _CONVERSATION_COLUMNS,
         )
 
     async def message(
@@ -113,7 +155,9 @@ class Inbound:
 
         def store(conn: Connection, known: tuple[str, str] | None) -> Ingested:
             if known is None:
-                known = self._upsert_conversation(conn, channel, key, msg, simulated)
+                touches = msg.kind not in NOTICE_KINDS
+                known, created = self._upsert_conversation(conn, channel, key, msg, simulated, touches)
+                return self._store(conn, channel, known, msg, enqueue, touch=not created)
             return self._store(conn, channel, known, msg, enqueue)
 
         try:
@@ -139,9 +183,10 @@ class Inbound:
         def store(conn: Connection) -> Ingested:
             renamed = contacts.apply_change(conn, channel, msg)
             key = ConversationKey(channel.tenant_id, channel.channel_id, renamed.sender, renamed.thread)
-            known = self._upsert_conversation(conn, channel, key, renamed, simulated=False)
+            touches = renamed.kind not in NOTICE_KINDS
+            known, created = self._upsert_conversation(conn, channel, key, renamed, False, touches)
             contacts.record_new_phone(conn, known[0], renamed)
-            return self._store(conn, channel, known, renamed, enqueue)
+            return self._store(conn, channel, known, renamed, enqueue, touch=not created)
 
         return await self.db.run_write(store)
 
@@ -179,7 +224,7 @@ class Inbound:
         known = self._known.get(key)
         if known is None:
             msg = InboundMessage("", sender=address, bsuid=address if is_bsuid(address) else None)
-            known = self._upsert_conversation(conn, channel, key, msg, simulated=False)
+            known, _ = self._upsert_conversation(conn, channel, key, msg, simulated=False)
         return known
 
     async def status(self, channel: ChannelInfo, update: StatusUpdate) -> bool:
@@ -210,7 +255,10 @@ class Inbound:
         known: tuple[str, str],
         msg: InboundMessage,
         enqueue: Enqueue,
+        touch: bool = True,
     ) -> Ingested:
+        """Store ``msg`` in its conversation and queue the turn; ``touch=False`` when the
+        conversation was created in this transaction, with the message's time already."""
         contact_id, conversation_id = known
         now = utcnow()
         params = {
@@ -223,6 +271,8 @@ class Inbound:
             "payload": msg.payload or None,
             "provider_message_id": msg.provider_message_id,
             "status": "received",
+            "status_reason": None,
+            "turn_id": None,
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
@@ -232,19 +282,18 @@ class Inbound:
             params["turn_id"] = NOTICE_TURN
         if msg.kind == "unsupported":
             params["status_reason"] = msg.reason or "this kind of message is not supported"
-        message_id = (conn.execute(self._insert_message, params)).scalar()
+        message_id = self._insert_message.scalar(conn, params)
         if message_id is None:
-            existing = conn.execute(
-                _DUPLICATE,
-                {"channel_id": channel.channel_id, "provider_message_id": msg.provider_message_id},
-            ).one()
-            return Ingested(existing.id, existing.conversation_id, contact_id, duplicate=True)
+            existing = _DUPLICATE.first(
+                conn, {"channel_id": channel.channel_id, "provider_message_id": msg.provider_message_id}
+            )
+            assert existing is not None  # the insert met it
+            return Ingested(existing[0], existing[1], contact_id, duplicate=True)
         if notice:  # stored in its conversation, but it neither reopens it nor wakes the agent
             return Ingested(message_id, conversation_id, contact_id, duplicate=False)
         if msg.kind == "unsupported":
             channel_health.count(conn, self.db, channel, "unsupported_count")
-        touched = conn.execute(self._touch, {"cid": conversation_id, "now": now})
-        if touched.rowcount == 0:
+        if touch and _TOUCH.rowcount(conn, {"cid": conversation_id, "now": now}) == 0:
             raise IntegrityError("conversation vanished", None, Exception("stale cache"))
         enqueue(conn, channel.tenant_id, conversation_id)
         return Ingested(message_id, conversation_id, contact_id, duplicate=False)
@@ -256,11 +305,14 @@ class Inbound:
         key: ConversationKey,
         msg: InboundMessage,
         simulated: bool,
-    ) -> tuple[str, str]:
-        contact_id = contacts.contact_for(conn, self.db, channel, msg)
+        touched: bool = False,
+    ) -> tuple[tuple[str, str], bool]:
+        """(contact id, conversation id) of ``key``, and whether the conversation was created now
+        (``touched``: as the conversation of a message arriving now, which ``_store`` need not touch)."""
+        contact_id = contacts.contact_for(conn, channel, msg)
         now = utcnow()
-        conn.execute(
-            self._insert_conversation,
+        conversation_id = self._insert_conversation.scalar(
+            conn,
             {
                 "conversation_id": new_id("conv"),
                 "tenant_id": key.tenant_id,
@@ -270,10 +322,16 @@ class Inbound:
                 "mode": "bot",
                 "needs_human": False,
                 "simulated": simulated,
+                "last_message_at": now if touched else None,
                 "created_at": now,
                 "updated_at": now,
             },
         )
-        params = {"channel_id": key.channel_id, "contact_id": contact_id, "thread": key.thread}
-        conversation_id = conn.execute(_CONVERSATION_ID, params).scalar_one()
-        return contact_id, conversation_id
+        created = conversation_id is not None
+        if conversation_id is None:
+            # It exists: another process created it meanwhile, or the cache forgot it.
+            params = {"channel_id": key.channel_id, "contact_id": contact_id, "thread": key.thread}
+            conversation_id = _CONVERSATION_ID.scalar(conn, params)
+        if conversation_id is None:
+            raise RuntimeError("conversation vanished while it was being created")
+        return (contact_id, conversation_id), created

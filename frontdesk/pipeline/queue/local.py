@@ -19,6 +19,7 @@ from frontdesk.pipeline.queue.base import Job, JobQueue
 from frontdesk.settings import Settings
 from frontdesk.store.db import Database, utcnow
 from frontdesk.store.dialect import greatest, insert, least
+from frontdesk.store.prepared import Prepared
 from frontdesk.store.tables import jobs
 
 QUEUED = sa.text("status = 'queued'")
@@ -31,13 +32,17 @@ class LocalQueue(JobQueue):
         self.wakeup = asyncio.Event()
         # Built once: constructing these costs more than running them on SQLite.
         stmt = insert(db, jobs)
-        self._upsert = stmt.on_conflict_do_update(
-            index_elements=[jobs.c.conversation_id],
-            index_where=QUEUED,
-            set_={
-                "run_at": least(db, jobs.c.run_at, stmt.excluded.run_at),
-                "attempts": greatest(db, jobs.c.attempts, stmt.excluded.attempts),
-            },
+        # The upsert runs in every ingest's transaction: on the driver's cursor (``store.prepared``).
+        self._upsert = Prepared(
+            stmt.on_conflict_do_update(
+                index_elements=[jobs.c.conversation_id],
+                index_where=QUEUED,
+                set_={
+                    "run_at": least(db, jobs.c.run_at, stmt.excluded.run_at),
+                    "attempts": greatest(db, jobs.c.attempts, stmt.excluded.attempts),
+                },
+            ),
+            ["tenant_id", "conversation_id", "kind", "status", "attempts", "run_at"],
         )
         self._claim = self._claim_statement(db)
         self._delete = jobs.delete().where(
@@ -86,8 +91,8 @@ class LocalQueue(JobQueue):
         run_at: datetime | None = None,
         attempts: int = 0,
     ) -> None:
-        conn.execute(
-            self._upsert,
+        self._upsert.execute(
+            conn,
             {
                 "tenant_id": tenant_id,
                 "conversation_id": conversation_id,
