@@ -70,6 +70,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version=__version__,
         description="AI agents on business messaging channels: configuration, conversations, web chat.",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry hooks check the global providers on every request; Frontdesk
+        # reports what it does itself (observability/), so they would only cost time.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = rt
     app.state.stream_slots = StreamSlots(

@@ -74,7 +74,7 @@ def build_raw(rt: Runtime, adapter: ChannelAdapter, scope: Scope, body: bytes) -
         method=method,
         url=public_url(rt, scope),
         headers=headers,
-        query=dict(QueryParams(scope["query_string"])),
+        query=dict(QueryParams(query)) if (query := scope["query_string"]) else {},
         body=body,
         form=form,
     )

@@ -76,6 +76,7 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer: AsyncConnection | None = None  # SQLite: one long-lived connection for writes
         self._pending: list[tuple[Callable[[Connection], Any], asyncio.Future]] = []
+        self._drainer: asyncio.Task | None = None
         self._sync: _SqliteThreads | None = None
         self._pg: _ConnectionThreads | None = None
         if self.is_sqlite:
@@ -107,20 +108,26 @@ class Database:
         if self._sync is None:
             async with self.write() as conn:
                 return await conn.run_sync(fn)
-        assert self._write_lock is not None
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         item = (fn, future)
         self._pending.append(item)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
         try:
-            async with self._write_lock:
-                while not future.done():
-                    batch, self._pending = self._pending[:GROUP_COMMIT_MAX], self._pending[GROUP_COMMIT_MAX:]
-                    await self._sync.write_batch(batch)
+            return await future
         except asyncio.CancelledError:
-            if item in self._pending:
+            if item in self._pending:  # not started: it never runs
                 self._pending.remove(item)
             raise
-        return future.result()
+
+    async def _drain(self) -> None:
+        """Commit the waiting writes, in batches, until none waits (SQLite file). One task does it,
+        so a writer waits for its own result only, not for a turn at the lock."""
+        assert self._write_lock is not None and self._sync is not None
+        async with self._write_lock:
+            while self._pending:
+                batch, self._pending = self._pending[:GROUP_COMMIT_MAX], self._pending[GROUP_COMMIT_MAX:]
+                await self._sync.write_batch(batch)
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` to read (statement-level snapshots on SQLite, one transaction on PostgreSQL)."""
@@ -184,6 +191,9 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        drainer = self._drainer
+        if drainer is not None and not drainer.done() and drainer.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait([drainer])  # the writes already waiting are committed first
         threads = self._sync or self._pg
         if threads is not None:
             try:
