@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
@@ -35,6 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from frontdesk.store.prepared import Prepared
 
 T = TypeVar("T")
+# A write waiting for its batch: the function, its caller's future, whether it may run twice.
+_Write = tuple[Callable[[Connection], Any], asyncio.Future, bool]
 # Writes committed together at most (SQLite group commit); bounds the latency one batch adds.
 GROUP_COMMIT_MAX = 64
 # A PostgreSQL connection left unused longer than this is pinged before its next transaction, so
@@ -75,7 +77,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer: AsyncConnection | None = None  # SQLite: one long-lived connection for writes
-        self._pending: list[tuple[Callable[[Connection], Any], asyncio.Future]] = []
+        self._pending: list[_Write] = []
         self._drainer: asyncio.Task | None = None
         self._sync: _SqliteThreads | None = None
         self._pg: _ConnectionThreads | None = None
@@ -93,23 +95,29 @@ class Database:
                 ping_after=IDLE_PING_SECONDS,
             )
 
-    async def run_write(self, fn: Callable[[Connection], T]) -> T:
+    async def run_write(self, fn: Callable[[Connection], T], *, rerunnable: bool = False) -> T:
         """Run ``fn(conn)`` atomically: committed if it returns, rolled back if it raises.
 
         If the awaiting task is cancelled once ``fn`` has started, its transaction still ends
         (committed or rolled back) in its thread; only the result is dropped.
 
-        On a SQLite file, writes that arrive while another is being committed are committed
-        together (group commit): one transaction, each ``fn`` in its own savepoint, so one that
-        raises is undone alone. A caller's result is returned only after the commit.
+        Writes that arrive while others are being committed are committed together (group commit)
+        on a SQLite file, and on PostgreSQL when ``rerunnable``: one transaction, one commit (one
+        WAL flush) for the batch. A caller's result is returned only after the commit, and a
+        write that raises never takes the others with it. On SQLite each write runs in its own
+        savepoint, so one that raises is undone alone; a batch of ``rerunnable`` writes runs
+        without savepoints and, if one of them raises, is rolled back and run again one by one.
+        ``rerunnable`` thus means: ``fn`` touches nothing but ``conn``, so running it again after a
+        rollback is harmless (the ingest's writes are such). Other PostgreSQL writes each take a
+        transaction of their own on one of the pool's threads.
         """
-        if self._pg is not None:
+        if self._pg is not None and not rerunnable:
             return await self._pg.run(_transaction, fn)
-        if self._sync is None:
+        if self._pg is None and self._sync is None:
             async with self.write() as conn:
                 return await conn.run_sync(fn)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        item = (fn, future)
+        item = (fn, future, rerunnable)
         self._pending.append(item)
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain())
@@ -121,13 +129,18 @@ class Database:
             raise
 
     async def _drain(self) -> None:
-        """Commit the waiting writes, in batches, until none waits (SQLite file). One task does it,
-        so a writer waits for its own result only, not for a turn at the lock."""
-        assert self._write_lock is not None and self._sync is not None
-        async with self._write_lock:
+        """Commit the waiting writes, in batches, until none waits. One task does it, so a writer
+        waits for its own result only, not for a turn at the lock."""
+        async with self._write_lock or contextlib.nullcontext():
             while self._pending:
                 batch, self._pending = self._pending[:GROUP_COMMIT_MAX], self._pending[GROUP_COMMIT_MAX:]
-                await self._sync.write_batch(batch)
+                loop = asyncio.get_running_loop()
+                if self._sync is not None:
+                    runner = self._sync.writer.run(self._sync.write_batch, batch, loop)
+                else:
+                    assert self._pg is not None
+                    runner = self._pg.run(_pg_batch, batch, loop)
+                await _settled(runner, batch)
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` to read (statement-level snapshots on SQLite, one transaction on PostgreSQL)."""
@@ -314,7 +327,7 @@ class _SqliteThreads:
             url, connect_args={"timeout": 30, "check_same_thread": False}, pool_reset_on_return=None
         )
         _configure_sqlite(self.engine)
-        self._writer = _ConnectionThreads(self.engine, 1, "frontdesk-sqlite-writer")
+        self.writer = _ConnectionThreads(self.engine, 1, "frontdesk-sqlite-writer")
         self._readers = _ConnectionThreads(self.engine, 2, "frontdesk-sqlite-reader")
 
     @staticmethod
@@ -331,47 +344,32 @@ class _SqliteThreads:
             raise
         return result
 
-    def _write_batch(
-        self,
-        conn: Connection,
-        batch: list[tuple[Callable[[Connection], Any], asyncio.Future]],
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        """Run each write of ``batch`` in its own savepoint of one transaction; settle their futures."""
+    def write_batch(self, conn: Connection, batch: list[_Write], loop: asyncio.AbstractEventLoop) -> None:
+        """Run the writes of ``batch`` in one transaction (``Database.run_write``); settle their futures."""
+        fns = [fn for fn, _, _ in batch]
+        outcome: list[tuple[bool, Any]]
         if len(batch) == 1:
-            fn = batch[0][0]
             try:
-                outcome: list[tuple[bool, Any]] = [(True, self._write(conn, fn))]
+                outcome = [(True, self._write(conn, fns[0]))]
             except BaseException as exc:
                 outcome = [(False, exc)]
+        elif all(rerunnable for _, _, rerunnable in batch):
+            try:
+                values = self._write(conn, lambda conn: [fn(conn) for fn in fns])
+                outcome = [(True, value) for value in values]
+            except Exception:  # rolled back: each alone now, in its savepoint
+                outcome = self._write(conn, lambda conn: [_in_savepoint(conn, fn) for fn in fns])
         else:
-            outcome = self._write(conn, lambda conn: [_in_savepoint(conn, fn) for fn, _ in batch])
+            outcome = self._write(conn, lambda conn: [_in_savepoint(conn, fn) for fn in fns])
         # One wake-up of the event loop for the whole batch, not one per write.
-        loop.call_soon_threadsafe(_settle, [future for _, future in batch], outcome)
-
-    async def write_batch(self, batch: list[tuple[Callable[[Connection], Any], asyncio.Future]]) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await self._writer.run(self._write_batch, batch, loop)
-        except BaseException as exc:  # the commit itself failed: every write of the batch failed
-            cancelled = isinstance(exc, asyncio.CancelledError)
-            for _, future in batch:
-                if not future.done():
-                    # Cancelled, not failed with CancelledError: a future whose exception nobody
-                    # reads (its caller is the task being cancelled) is logged at exit as an error.
-                    if cancelled:
-                        future.cancel()
-                    else:
-                        future.set_exception(exc)
-            if cancelled:
-                raise
+        loop.call_soon_threadsafe(_settle, [future for _, future, _ in batch], outcome)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         # No transaction: with the driver in autocommit mode each statement reads its own snapshot.
         return await self._readers.run(fn)
 
     def close(self) -> None:
-        self._writer.close()
+        self.writer.close()
         self._readers.close()
         self.engine.dispose()
 
@@ -405,6 +403,43 @@ def _in_savepoint(conn: Connection, fn: Callable[[Connection], Any]) -> tuple[bo
         return False, exc
     _RELEASE.execute(conn)
     return True, value
+
+
+def _pg_batch(conn: Connection, batch: list[_Write], loop: asyncio.AbstractEventLoop) -> None:
+    """PostgreSQL group commit of ``rerunnable`` writes: one transaction; if a write raises, the
+    batch is rolled back and each write runs again in its own transaction."""
+    fns = [fn for fn, _, _ in batch]
+    outcome: list[tuple[bool, Any]] = []
+    try:
+        outcome = [(True, value) for value in _transaction(conn, lambda conn: [fn(conn) for fn in fns])]
+    except Exception as exc:
+        if len(fns) == 1:
+            outcome = [(False, exc)]
+        else:
+            for fn in fns:
+                try:
+                    outcome.append((True, _transaction(conn, fn)))
+                except Exception as failed:
+                    outcome.append((False, failed))
+    loop.call_soon_threadsafe(_settle, [future for _, future, _ in batch], outcome)
+
+
+async def _settled(runner: Awaitable[None], batch: list[_Write]) -> None:
+    """Await a batch's thread; if it failed as a whole (the commit itself), every write failed."""
+    try:
+        await runner
+    except BaseException as exc:
+        cancelled = isinstance(exc, asyncio.CancelledError)
+        for _, future, _ in batch:
+            if not future.done():
+                # Cancelled, not failed with CancelledError: a future whose exception nobody
+                # reads (its caller is the task being cancelled) is logged at exit as an error.
+                if cancelled:
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
+        if cancelled:
+            raise
 
 
 def _settle(futures: list[asyncio.Future], outcome: list[tuple[bool, Any]]) -> None:

@@ -5,6 +5,9 @@ conversation of a message is found (or created) through its contact's identities
 (``store.contacts``); an LRU of known conversations saves those upserts for a conversation seen
 before. The job that answers a message is queued in the same transaction, by the ``enqueue`` the
 caller passes (the job queue's, which joins the transaction).
+
+Every write here touches nothing but its connection, so each is ``rerunnable``: concurrent
+webhooks are committed together on PostgreSQL too (``Database.run_write``).
 """
 
 from __future__ import annotations
@@ -161,13 +164,13 @@ class Inbound:
             return self._store(conn, channel, known, msg, enqueue)
 
         try:
-            result = await self.db.run_write(lambda conn: store(conn, cached))
+            result = await self.db.run_write(lambda conn: store(conn, cached), rerunnable=True)
         except IntegrityError:
             if cached is None:
                 raise
             # The cached conversation was deleted meanwhile: forget it and do the full upsert.
             self._known.pop(cache_key, None)
-            result = await self.db.run_write(lambda conn: store(conn, None))
+            result = await self.db.run_write(lambda conn: store(conn, None), rerunnable=True)
         self._known.put(cache_key, (result.contact_id, result.conversation_id))
         return result, cached is None
 
@@ -188,7 +191,7 @@ class Inbound:
             contacts.record_new_phone(conn, known[0], renamed)
             return self._store(conn, channel, known, renamed, enqueue, touch=not created)
 
-        return await self.db.run_write(store)
+        return await self.db.run_write(store, rerunnable=True)
 
     async def unattributed(
         self, channel: ChannelInfo, provider_message_id: str, reason: str, payload: object
@@ -213,7 +216,7 @@ class Inbound:
                 channel_health.count(conn, self.db, channel, "unattributed_count")
             return stored is not None
 
-        return await self.db.run_write(store)
+        return await self.db.run_write(store, rerunnable=True)
 
     def conversation_for(
         self, conn: Connection, channel: ChannelInfo, address: str, thread: str = ""
@@ -246,7 +249,7 @@ class Inbound:
             )
             .values(**values)
         )
-        return bool(await self.db.run_write(lambda conn: conn.execute(stmt).rowcount))
+        return bool(await self.db.run_write(lambda conn: conn.execute(stmt).rowcount, rerunnable=True))
 
     def _store(
         self,

@@ -176,3 +176,68 @@ async def test_dispose_closes_the_thread_connections(pg_database: str) -> None:
     while _backends(pg_database) and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     assert _backends(pg_database) == 0
+
+
+@pytest.mark.parametrize("rerunnable", [False, True])
+async def test_concurrent_writes_commit_together_and_fail_alone(database_url: str, rerunnable: bool) -> None:
+    """Group commit (SQLite; PostgreSQL for rerunnable writes): writes in flight at once share a
+    transaction, yet one that raises leaves no trace and takes none of the others with it."""
+    db = Database(database_url)
+    runs: list[int] = []
+    try:
+        await db.run_write(_create)
+
+        def write(value: int) -> Callable[[sa.Connection], object]:
+            def fn(conn: sa.Connection) -> int:
+                runs.append(value)
+                _insert(value)(conn)
+                if value % 10 == 3:
+                    _insert(1000 + value)(conn)  # written, then undone with the failure
+                    raise RuntimeError(f"boom {value}")
+                return value
+
+            return fn
+
+        outcomes = await asyncio.gather(
+            *(db.run_write(write(v), rerunnable=rerunnable) for v in range(40)), return_exceptions=True
+        )
+        failed = [v for v, o in zip(range(40), outcomes, strict=True) if isinstance(o, RuntimeError)]
+        assert failed == [3, 13, 23, 33]
+        assert [o for o in outcomes if not isinstance(o, BaseException)] == [
+            v for v in range(40) if v not in failed
+        ]
+        assert await db.run_read(_ids) == [v for v in range(40) if v not in failed]
+        # A rerunnable batch that met a failure ran again, one by one; other writes ran once each.
+        assert sorted(set(runs)) == list(range(40))
+        assert len(runs) > 40 if rerunnable else len(runs) == 40
+    finally:
+        await db.dispose()
+
+
+async def test_a_cancelled_writer_never_runs_if_it_had_not_started(database_url: str) -> None:
+    db = Database(database_url)
+    ran: list[int] = []
+
+    def slow(conn: sa.Connection) -> None:
+        time.sleep(0.3)  # holds the batch in its thread while the next write waits
+        ran.append(1)
+        _insert(1)(conn)
+
+    def second(conn: sa.Connection) -> None:
+        ran.append(2)
+        _insert(2)(conn)
+
+    try:
+        await db.run_write(_create)
+        first = asyncio.ensure_future(db.run_write(slow, rerunnable=True))
+        await asyncio.sleep(0.1)
+        waiting = asyncio.ensure_future(db.run_write(second, rerunnable=True))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        await first
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await db.run_write(_insert(3), rerunnable=True)
+        assert ran == [1] and await db.run_read(_ids) == [1, 3]
+    finally:
+        await db.dispose()
