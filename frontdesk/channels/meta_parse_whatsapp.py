@@ -90,10 +90,12 @@ def whatsapp_address(wa_id: Any) -> str:
     if raw is None:
         return ""
     digits = raw.lstrip("+")
+    if digits.isdigit():  # what normalize_e164 would give, valid or not: spared a parse per message
+        return "+" + digits
     try:
         return normalize_e164("+" + digits)
     except ValueError:
-        return "+" + digits if digits.isdigit() else raw
+        return raw
 
 
 def _whatsapp_message(raw: Any, profiles: dict[str, Profile]) -> InboundMessage:

@@ -14,6 +14,7 @@ whose conversation is not cached.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -64,14 +65,36 @@ _INSERT_CONTACT = Prepared(
     contacts.insert(),
     ["contact_id", "tenant_id", "display_name", "phone_e164", "handle", "created_at", "updated_at"],
 )
-_INSERT_IDENTITY = Prepared(
-    lambda dialect: (
-        insert_for(dialect, contact_identities)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "provider", "scope", "address"])
-        .returning(contact_identities.c.contact_id)
-    ),
-    ["tenant_id", "contact_id", "provider", "scope", "address", "created_at"],
-)
+
+
+def _link_statement(n: int) -> Prepared:
+    """``n`` identities linked to one contact in one statement; RETURNING names those inserted
+    (one already linked, by another ingest meanwhile, is left as it is)."""
+    rows: list[dict[str, Any]] = [
+        {
+            "tenant_id": sa.bindparam("tenant_id"),
+            "contact_id": sa.bindparam("contact_id"),
+            "provider": sa.bindparam("provider"),
+            "created_at": sa.bindparam("created_at"),
+            "scope": sa.bindparam(f"scope_{i}"),
+            "address": sa.bindparam(f"address_{i}"),
+        }
+        for i in range(n)
+    ]
+    keys = ["tenant_id", "contact_id", "provider", "created_at"]
+    keys += [f"{k}_{i}" for i in range(n) for k in ("scope", "address")]
+    return Prepared(
+        lambda dialect: (
+            insert_for(dialect, contact_identities)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "provider", "scope", "address"])
+            .returning(ident.scope, ident.address)
+        ),
+        keys,
+    )
+
+
+_LINK = {n: _link_statement(n) for n in (1, 2, 3)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,19 +143,19 @@ def contact_for(conn: Connection, channel: ChannelInfo, msg: InboundMessage) -> 
         )
     else:
         _complete(conn, contact_id, msg, phone)
-    for address in [a for a in wanted if a not in found]:
+    if missing := [a for a in wanted if a not in found]:
         params = {
             "tenant_id": channel.tenant_id,
             "contact_id": contact_id,
             "provider": channel.provider,
-            "scope": address.scope,
-            "address": address.address,
             "created_at": now,
         }
-        if _INSERT_IDENTITY.scalar(conn, params) is not None:
-            found[address] = contact_id
-        else:  # another ingest linked it first: theirs stands
-            found.update(_owners(conn, channel, [address]))
+        for i, a in enumerate(missing):
+            params[f"scope_{i}"], params[f"address_{i}"] = a.scope, a.address
+        linked = {Address(scope, address) for scope, address in _LINK[len(missing)].all(conn, params)}
+        found.update(dict.fromkeys(linked, contact_id))
+        if taken := [a for a in missing if a not in linked]:  # another ingest linked them first: theirs stand
+            found.update(_owners(conn, channel, taken))
     if len(set(found.values())) > 1:
         # Merging two contacts' histories is a person's decision; the message goes to the first.
         log.warning(
