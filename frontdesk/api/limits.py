@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from frontdesk.api.errors import too_large
 
 
 class BodySizeLimit:
@@ -19,7 +19,7 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(send, self.max_bytes)
+            await too_large(self.max_bytes)(scope, receive, send)
             return
         seen = 0
         started = False
@@ -42,7 +42,7 @@ class BodySizeLimit:
             await self.app(scope, guarded_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _too_large(send, self.max_bytes)
+                await too_large(self.max_bytes)(scope, receive, send)
 
 
 class _TooLarge(HTTPException):
@@ -50,23 +50,3 @@ class _TooLarge(HTTPException):
     # (a plain exception there would become a 400).
     def __init__(self) -> None:
         super().__init__(413, "request body too large")
-
-
-async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "payload_too_large",
-                "message": f"request body over {limit} bytes",
-                "details": None,
-            }
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
