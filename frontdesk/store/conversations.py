@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from frontdesk.errors import Superseded
 from frontdesk.model.bsuid import PARENT_MARK, scope_of
@@ -22,7 +22,14 @@ from frontdesk.model.messages import HistoryMessage
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.store import runs
 from frontdesk.store.db import Database, utcnow
-from frontdesk.store.tables import channels, contact_identities, contacts, conversations, messages
+from frontdesk.store.tables import (
+    channels,
+    contact_identities,
+    contacts,
+    conversations,
+    messages,
+    unanswered,
+)
 
 message = messages.c
 conversation = conversations.c
@@ -43,6 +50,17 @@ class TurnConversation:
     agent_id: str | None
     contact_name: str | None
     recipient: str
+
+
+class PendingMessage(NamedTuple):
+    """An unanswered inbound message, as a turn reads it."""
+
+    id: int
+    direction: str
+    text: str
+    kind: str
+    created_at: datetime
+    provider_message_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +99,11 @@ _RECIPIENT = (
     .order_by(_REACH, identity.address, identity.id)
     .limit(1)
 )
-_CONVERSATION = (
+# The conversation with its unanswered inbound messages, oldest first, in one statement: one row per
+# message (one row of NULL message columns when none waits). The literal condition selects the
+# partial index ``ix_messages_unanswered``.
+_unanswered = messages.alias("unanswered")
+_CONVERSATION_AND_PENDING = (
     sa.select(
         conversation.conversation_id,
         conversation.tenant_id,
@@ -93,28 +115,34 @@ _CONVERSATION = (
         contacts.c.display_name,
         channels.c.provider,
         channels.c.settings,
+        _unanswered.c.id.label("m_id"),
+        _unanswered.c.direction.label("m_direction"),
+        _unanswered.c.text.label("m_text"),
+        _unanswered.c.kind.label("m_kind"),
+        _unanswered.c.created_at.label("m_created_at"),
+        _unanswered.c.provider_message_id.label("m_provider_message_id"),
     )
     .join(contacts, contacts.c.contact_id == conversation.contact_id)
     .join(channels, channels.c.channel_id == conversation.channel_id)
+    .outerjoin(
+        _unanswered,
+        sa.and_(
+            _unanswered.c.conversation_id == conversation.conversation_id,
+            unanswered(_unanswered),
+        ),
+    )
     .where(conversation.conversation_id == sa.bindparam("cid"))
-)
-_PENDING = (
-    sa.select(
-        message.id,
-        message.direction,
-        message.text,
-        message.kind,
-        message.created_at,
-        message.provider_message_id,
-    )
-    .where(
-        message.conversation_id == sa.bindparam("cid"), message.direction == "in", message.turn_id.is_(None)
-    )
-    .order_by(message.id)
+    .order_by(_unanswered.c.id)
 )
 _MARK_ANSWERED = (
     messages.update()
     .where(message.id.in_(sa.bindparam("ids", expanding=True)), message.turn_id.is_(None))
+    .values(turn_id=sa.bindparam("tid"), updated_at=sa.bindparam("now"))
+)
+# The usual turn answers one message: no expanding IN to render on each call.
+_MARK_ONE_ANSWERED = (
+    messages.update()
+    .where(message.id == sa.bindparam("mid"), message.turn_id.is_(None))
     .values(turn_id=sa.bindparam("tid"), updated_at=sa.bindparam("now"))
 )
 _HISTORY = (
@@ -160,7 +188,9 @@ class Conversations:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def for_turn(self, conversation_id: str) -> tuple[TurnConversation | None, Sequence[Row]]:
+    async def for_turn(
+        self, conversation_id: str
+    ) -> tuple[TurnConversation | None, Sequence[PendingMessage]]:
         """The conversation and its unanswered inbound messages, oldest first (id, direction, text,
         kind, created_at, provider_message_id); (None, []) if it is gone."""
         return await self.db.run_read(lambda conn: _for_turn(conn, conversation_id))
@@ -256,10 +286,11 @@ class Conversations:
             return (await conn.execute(_WEBCHAT_CONVERSATION, params)).scalar()
 
 
-def _for_turn(conn: Connection, conversation_id: str) -> tuple[TurnConversation | None, Sequence[Row]]:
-    row = conn.execute(_CONVERSATION, {"cid": conversation_id}).first()
-    if row is None:
+def _for_turn(conn: Connection, conversation_id: str) -> tuple[TurnConversation | None, list[PendingMessage]]:
+    rows = conn.execute(_CONVERSATION_AND_PENDING, {"cid": conversation_id}).all()
+    if not rows:
         return None, []
+    row = rows[0]
     scope = scope_of(row.channel_id, row.settings or {})
     conv = TurnConversation(
         conversation_id=row.conversation_id,
@@ -272,12 +303,22 @@ def _for_turn(conn: Connection, conversation_id: str) -> tuple[TurnConversation 
         contact_name=row.display_name,
         recipient=recipient_in(conn, row.contact_id, row.provider, scope),
     )
-    return conv, conn.execute(_PENDING, {"cid": conversation_id}).all()
+    pending = [
+        PendingMessage(r.m_id, r.m_direction, r.m_text, r.m_kind, r.m_created_at, r.m_provider_message_id)
+        for r in rows
+        if r.m_id is not None
+    ]
+    return conv, pending
 
 
 def _write_turn(conn: Connection, answer: TurnAnswer, complete: Callable[[Connection], None] | None) -> None:
     conv = answer.conversation
-    marked = conn.execute(_MARK_ANSWERED, {"ids": answer.answered, "tid": answer.turn_id, "now": answer.at})
+    if len(answer.answered) == 1:
+        params = {"mid": answer.answered[0], "tid": answer.turn_id, "now": answer.at}
+        marked = conn.execute(_MARK_ONE_ANSWERED, params)
+    else:
+        params = {"ids": answer.answered, "tid": answer.turn_id, "now": answer.at}
+        marked = conn.execute(_MARK_ANSWERED, params)
     if marked.rowcount != len(answer.answered):
         raise Superseded
     if answer.replies:

@@ -53,7 +53,8 @@ _SENT_AFTER = (
         message.conversation_id == sa.bindparam("cid"),
         message.direction == "out",
         message.id > sa.bindparam("after"),
-        message.status.in_(("sent", "delivered", "read")),
+        # Literals, not an expanding parameter rendered again on every call.
+        message.status.in_([sa.literal_column(f"'{s}'") for s in ("sent", "delivered", "read")]),
     )
     .order_by(message.id)
 )
