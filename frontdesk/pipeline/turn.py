@@ -81,7 +81,7 @@ async def _turn(
     answer = _answer(conv, adapter, capabilities, pending, agent_info, decision)
     complete = (lambda conn: deps.queue.complete_in(conn, job, worker_id)) if answer.delivered else None
     try:
-        await deps.store.conversations.write_turn(answer, complete)
+        sent = await deps.store.conversations.write_turn(answer, complete)
     except Superseded:
         log.info("turn superseded", conversation_id=conv.conversation_id)
         if answer.run is not None:
@@ -90,7 +90,8 @@ async def _turn(
         return False
     if decision.flag:
         log.info("conversation needs a human", conversation_id=conv.conversation_id, reason=decision.flag)
-    deps.notifier.publish(conv.conversation_id)
+    # In-store deliveries go with the wake-up: the conversation's stream shows them without a read.
+    deps.notifier.publish(conv.conversation_id, sent if answer.delivered else None)
     if answer.replies and not answer.delivered:
         read_receipt(deps, channel, adapter, pending[-1].provider_message_id)
     return answer.delivered

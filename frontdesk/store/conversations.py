@@ -22,6 +22,7 @@ from frontdesk.model.messages import HistoryMessage
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.store import runs
 from frontdesk.store.db import Database, utcnow
+from frontdesk.store.replies import SentReply
 from frontdesk.store.tables import (
     channels,
     contact_identities,
@@ -145,6 +146,8 @@ _MARK_ONE_ANSWERED = (
     .where(message.id == sa.bindparam("mid"), message.turn_id.is_(None))
     .values(turn_id=sa.bindparam("tid"), updated_at=sa.bindparam("now"))
 )
+_INSERT_REPLY = messages.insert().returning(message.id)
+_INSERT_REPLIES = messages.insert().returning(message.id, sort_by_parameter_order=True)
 _HISTORY = (
     sa.select(message.id, message.direction, message.text, message.kind, message.created_at)
     .where(message.conversation_id == sa.bindparam("cid"), message.id < sa.bindparam("before"))
@@ -222,10 +225,12 @@ class Conversations:
 
     async def write_turn(
         self, answer: TurnAnswer, complete: Callable[[Connection], None] | None = None
-    ) -> None:
+    ) -> list[SentReply]:
         """Write ``answer`` in one transaction, with ``complete(conn)`` (the job's completion) when
-        given. Raises ``Superseded`` (nothing written) if another run answered first."""
-        await self.db.run_write(lambda conn: _write_turn(conn, answer, complete))
+        given; the replies as a web chat stream reads them back (``Replies.sent_after``) when they
+        are ``delivered``, else []. Raises ``Superseded`` (nothing written) if another run answered
+        first."""
+        return await self.db.run_write(lambda conn: _write_turn(conn, answer, complete))
 
     async def keep_superseded_run(self, run: dict[str, Any]) -> None:
         """The trace of a run whose answers were dropped, marked as such."""
@@ -311,7 +316,9 @@ def _for_turn(conn: Connection, conversation_id: str) -> tuple[TurnConversation 
     return conv, pending
 
 
-def _write_turn(conn: Connection, answer: TurnAnswer, complete: Callable[[Connection], None] | None) -> None:
+def _write_turn(
+    conn: Connection, answer: TurnAnswer, complete: Callable[[Connection], None] | None
+) -> list[SentReply]:
     conv = answer.conversation
     if len(answer.answered) == 1:
         params = {"mid": answer.answered[0], "tid": answer.turn_id, "now": answer.at}
@@ -321,28 +328,37 @@ def _write_turn(conn: Connection, answer: TurnAnswer, complete: Callable[[Connec
         marked = conn.execute(_MARK_ANSWERED, params)
     if marked.rowcount != len(answer.answered):
         raise Superseded
+    sent: list[SentReply] = []
     if answer.replies:
-        conn.execute(
-            messages.insert(),
-            [
-                {
-                    "tenant_id": conv.tenant_id,
-                    "conversation_id": conv.conversation_id,
-                    "channel_id": conv.channel_id,
-                    "direction": "out",
-                    "kind": "text",
-                    "text": text,
-                    "payload": payload,
-                    "idempotency_key": f"{answer.turn_id}:{i}",
-                    "turn_id": answer.turn_id,
-                    "status": "sent" if answer.delivered else "queued",
-                    "attempts": 0,
-                    "created_at": answer.at,
-                    "updated_at": answer.at,
-                }
-                for i, (text, payload) in enumerate(answer.replies)
-            ],
-        )
+        rows = [
+            {
+                "tenant_id": conv.tenant_id,
+                "conversation_id": conv.conversation_id,
+                "channel_id": conv.channel_id,
+                "direction": "out",
+                "kind": "text",
+                "text": text,
+                "payload": payload,
+                "idempotency_key": f"{answer.turn_id}:{i}",
+                "turn_id": answer.turn_id,
+                "status": "sent" if answer.delivered else "queued",
+                "attempts": 0,
+                "created_at": answer.at,
+                "updated_at": answer.at,
+            }
+            for i, (text, payload) in enumerate(answer.replies)
+        ]
+        if len(rows) == 1:  # the usual turn: a plain INSERT … RETURNING, not an insertmanyvalues batch
+            ids = [conn.execute(_INSERT_REPLY, rows[0]).scalar_one()]
+        else:
+            ids = list(conn.execute(_INSERT_REPLIES, rows).scalars())
+        if answer.delivered:
+            # As the store hands the time back: SQLite keeps it without its zone.
+            at = answer.at.replace(tzinfo=None) if conn.dialect.name == "sqlite" else answer.at
+            sent = [
+                SentReply(id, text, at, payload)
+                for id, (text, payload) in zip(ids, answer.replies, strict=True)
+            ]
     values: dict[str, Any] = {}
     if answer.agent_id is not None:
         values["agent_id"] = answer.agent_id
@@ -358,3 +374,4 @@ def _write_turn(conn: Connection, answer: TurnAnswer, complete: Callable[[Connec
         runs.insert(conn, answer.run)
     if complete is not None:
         complete(conn)
+    return sent
