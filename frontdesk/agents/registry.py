@@ -36,6 +36,8 @@ class AgentRegistry:
     def __init__(self, allow: Callable[[], AllowList] = AllowList) -> None:
         self._allow = allow  # the operator's allow-list, read at each new model connection
         self._indexes: dict[str, tuple[int, KnowledgeIndex]] = {}
+        # An FAQ agent's validated settings, by agent, with the configuration they were made from.
+        self._faq_settings: dict[str, tuple[dict, FaqAgentSettings]] = {}
         self._models: dict[tuple, Any] = {}
         self._http: httpx2.AsyncClient | None = None  # the model endpoints' connection pool
 
@@ -58,6 +60,18 @@ class AgentRegistry:
         self._indexes[tenant_id] = (revision, index)
         return index
 
+    def _faq_settings_of(self, agent: AgentInfo) -> FaqAgentSettings:
+        """Validated once per configuration: the routing cache hands out the same ``config`` dict
+        until it reloads the agent."""
+        hit = self._faq_settings.get(agent.agent_id)
+        if hit is not None and hit[0] is agent.config:
+            return hit[1]
+        settings = FaqAgentSettings.model_validate(agent.config)
+        if len(self._faq_settings) > 10_000:
+            self._faq_settings.clear()
+        self._faq_settings[agent.agent_id] = (agent.config, settings)
+        return settings
+
     def llm_model(self, settings: Any, key: str | None) -> Any:
         """The (shared) model client for an llm agent's settings and key."""
         from frontdesk.agents import llm_model  # start-up time: see build()
@@ -79,7 +93,8 @@ class AgentRegistry:
         """The agent that answers for ``agent`` in this turn."""
         if agent.kind == "faq":
             revision = tenant.revision if tenant else 0
-            return FaqAgent(await self.knowledge_index(deps.db, agent.tenant_id, revision), agent.config)
+            index = await self.knowledge_index(deps.db, agent.tenant_id, revision)
+            return FaqAgent(index, agent.config, self._faq_settings_of(agent))
         if agent.kind == "llm":
             # Imported on the first llm turn: pydantic-ai adds ~0.7 s to every start (CLI, FAQ-only
             # servers, workers) and only llm agents use it.

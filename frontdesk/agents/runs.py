@@ -17,6 +17,7 @@ stored steps always have personal data redacted.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -36,6 +37,13 @@ PAYLOAD_FIELDS = frozenset({"arguments", "args", "result", "request", "response"
 TIMED_CALLS = frozenset({"model_call", "remote_call"})
 
 
+def _tracing() -> bool:
+    """Whether ``[TRACE]`` lines are logged at all: their text (hashing the customer's address
+    among others) is not built for nothing on every turn."""
+    enabled = getattr(log, "is_enabled_for", None)
+    return enabled is None or bool(enabled(logging.INFO))
+
+
 class RunRecorder:
     """One agent run: started when built, finished with the reply and the guard's decision."""
 
@@ -49,6 +57,8 @@ class RunRecorder:
         self.stored = Redactor(key)
         self.logged = Redactor(key, reveal=deps.settings.log_pii)
         self.row: dict[str, Any] | None = None
+        if not _tracing():
+            return
         log.info(
             f"[TRACE] Run started: run_id={self.run_id} agent={agent.agent_id} | "
             f"user={self.logged.user(turn.contact_address or turn.contact_id)} | kind={agent.kind} | "
@@ -81,6 +91,19 @@ class RunRecorder:
             "steps": steps,
             "started_at": self.started_at,
         }
+        if _tracing():
+            self._log_finish(reply, flag, steps, calls, latency)
+        otel.export(row, self.agent.agent_name)
+        return row
+
+    def _log_finish(
+        self,
+        reply: AgentReply,
+        flag: str | None,
+        steps: list[dict[str, Any]],
+        calls: list[dict[str, Any]],
+        latency: float,
+    ) -> None:
         for step in steps:
             log.info(step_line(step))
         errors = sum(1 for s in steps if s.get("error")) + (1 if reply.error and not steps else 0)
@@ -91,8 +114,6 @@ class RunRecorder:
             f"confidence={reply.confidence:.2f} | handoff={flag is not None}"
             + (f" | error={self.logged.text(reply.error)}" if reply.error else "")
         )
-        otel.export(row, self.agent.agent_name)
-        return row
 
     def _clean(self, step: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"type": str(step.get("type") or step.get("step") or "step")}

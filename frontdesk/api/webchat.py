@@ -9,19 +9,17 @@ and per client address (``stream_slots.py``).
 from __future__ import annotations
 
 import functools
-import time
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from limits import parse as parse_limit
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, Field
 
 from frontdesk.api.deps import get_runtime
 from frontdesk.api.sse import EventStreamResponse
+from frontdesk.api.webchat_limit import MovingWindow
 from frontdesk.api.webchat_stream import StreamTimes, reply_events
 from frontdesk.channels.webchat import SessionSigner
 from frontdesk.errors import NotFound, RateLimited
@@ -45,7 +43,7 @@ _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent.parent / "web" / "templates"),
     autoescape=select_autoescape(),
 )
-_limiter = MovingWindowRateLimiter(MemoryStorage())
+_limiter = MovingWindow()
 
 
 class SessionOut(BaseModel):
@@ -77,13 +75,16 @@ def session_signer(rt: Runtime) -> SessionSigner:
     return SessionSigner(rt.secrets.derive("webchat-session"))
 
 
-def _signer(request: Request) -> SessionSigner:
+async def _signer(request: Request) -> SessionSigner:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool, a hop per request.
     return request.app.state.webchat_signer
 
 
 @functools.lru_cache(maxsize=8)
-def _parsed_limit(text: str):
-    return parse_limit(text)
+def _parsed_limit(text: str) -> tuple[int, float]:
+    """(messages, window seconds) of a limit such as "30/minute"."""
+    item = parse_limit(text)
+    return item.amount, float(item.get_expiry())
 
 
 @router.post("/webchat/{channel_id}/sessions", status_code=201, response_model=SessionOut)
@@ -96,28 +97,30 @@ async def new_session(
 
 
 @router.post("/webchat/{channel_id}/messages", status_code=202, response_model=MessageAccepted)
-async def post_message(
-    channel_id: str,
-    body: MessageIn,
-    rt: Runtime = Depends(get_runtime),
-    signer: SessionSigner = Depends(_signer),
-) -> MessageAccepted:
+async def post_message(channel_id: str, body: MessageIn, request: Request) -> JSONResponse:
+    # The hot path: the runtime and the signer straight from the app's state (no dependencies to
+    # solve), and the answer as JSON without a second validation through the response model.
+    rt: Runtime = request.app.state.runtime
+    signer: SessionSigner = request.app.state.webchat_signer
     channel = await _channel(rt, channel_id)
     visitor = signer.visitor(channel_id, body.session)
-    limit = _parsed_limit(rt.settings.webchat_rate_limit)
-    if not await _limiter.hit(limit, channel_id, visitor):
-        stats = await _limiter.get_window_stats(limit, channel_id, visitor)
+    amount, window = _parsed_limit(rt.settings.webchat_rate_limit)
+    wait = _limiter.hit((channel_id, visitor, amount, window), amount, window)
+    if wait is not None:
         raise RateLimited(
             f"too many messages in this chat session (limit {rt.settings.webchat_rate_limit}); slow down",
-            retry_after=max(1.0, stats.reset_time - time.time()),
+            retry_after=max(1.0, wait),
         )
     client_id = body.client_message_id or new_id("wc")
     stored = await rt.ingest.message(
         channel, InboundMessage(provider_message_id=f"{visitor}:{client_id}", sender=visitor, text=body.text)
     )
-    return MessageAccepted(
-        id=stored.message_id, conversation_id=stored.conversation_id, duplicate=stored.duplicate
-    )
+    accepted = {
+        "id": stored.message_id,
+        "conversation_id": stored.conversation_id,
+        "duplicate": stored.duplicate,
+    }
+    return JSONResponse(accepted, status_code=202)
 
 
 @router.get(

@@ -9,7 +9,8 @@ An idle stream costs no queries: it waits for the notifier (the conversation's k
 visitor has one; before that, the visitor's key, published when their first message creates the
 conversation) and reads the store when woken. A slow poll stays as a safety net. A comment line
 keeps proxies from closing a quiet stream; a stream without replies for the idle time, or open for
-its maximum time, ends, and the browser reconnects after the ``retry`` it was given.
+its maximum time, ends, and the browser reconnects after the ``retry`` it was given. Replies that
+the turn handed over with its notification (``Wakeup.take``) are shown without reading the store.
 """
 
 from __future__ import annotations
@@ -80,13 +81,18 @@ async def reply_events(
             rt.notifier.subscribe(visitor_topic(channel.channel_id, visitor))
         )
         check = True
+        fresh: list[Any] | None = None  # replies handed over with the wake-up; None: read the store
         while True:
             if check and conversation_id is None:
+                fresh = None
                 conversation_id = await _conversation_id(rt, channel, visitor)
                 if conversation_id is not None:  # subscribed before reading: nothing slips between
                     subscriptions.enter_context(rt.notifier.subscribe(conversation_id, wakeup))
             if check and conversation_id is not None:
-                for row in await _replies_after(rt, conversation_id, after):
+                rows = await _replies_after(rt, conversation_id, after) if fresh is None else fresh
+                for row in rows:
+                    if row.id <= after:  # already shown (read from the store before it came)
+                        continue
                     yield _event(row)
                     after = row.id
                     last_reply = last_write = loop.time()
@@ -99,6 +105,9 @@ async def reply_events(
                 last_write = now = loop.time()
             until = min(end, last_write + times.heartbeat, poll_at)
             check = await rt.notifier.wait(wakeup, max(0.0, until - now))
+            fresh = wakeup.take()
+            if fresh is not None:
+                fresh.sort(key=lambda row: row.id)
             if loop.time() >= poll_at:
-                check = True
+                check, fresh = True, None
                 poll_at = loop.time() + times.poll

@@ -3,11 +3,17 @@
 Ingest and turns look up a channel, its agent and its tenant on every message; configuration
 changes rarely. Entries live ``ttl`` seconds (so other processes' changes show within that time) and
 this process drops them at once on its own changes.
+
+An expired entry is loaded once however many callers want it meanwhile (they await the same load),
+through the database's threads (``Database.run_read``) with statements built once: on expiry a
+burst of messages would otherwise each run the same query through the async engine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,18 +30,37 @@ class RoutingCache:
         self.secrets = secrets
         self.ttl = ttl
         self._entries: dict[tuple, tuple[float, Any]] = {}
+        self._loading: dict[tuple, asyncio.Future] = {}
+        self._generation = 0  # bumped by invalidate(): a load begun before it is not kept
         self._credentials: dict[str, dict[str, Any]] = {}
 
     def invalidate(self) -> None:
         self._entries.clear()
+        self._loading.clear()
+        self._generation += 1
 
-    async def _cached(self, key: tuple, load) -> Any:
+    async def _cached(self, key: tuple, load: Callable[[], Awaitable[Any]]) -> Any:
         hit = self._entries.get(key)
         now = time.monotonic()
         if hit is not None and hit[0] > now:
             return hit[1]
-        value = await load()
-        self._entries[key] = (now + self.ttl, value)
+        loading = self._loading.get(key)
+        if loading is not None:
+            # shield: one waiter cancelled does not cancel the load the others wait for
+            return await asyncio.shield(loading)
+        loading = asyncio.ensure_future(self._load(key, load, now))
+        self._loading[key] = loading
+        return await asyncio.shield(loading)
+
+    async def _load(self, key: tuple, load: Callable[[], Awaitable[Any]], now: float) -> Any:
+        generation = self._generation
+        try:
+            value = await load()
+        finally:
+            if self._loading.get(key) is asyncio.current_task():
+                del self._loading[key]
+        if generation == self._generation:
+            self._entries[key] = (now + self.ttl, value)
         return value
 
     def credentials(self, channel: ChannelInfo) -> dict[str, Any]:
@@ -49,9 +74,10 @@ class RoutingCache:
         return dict(found)
 
     async def channel(self, channel_id: str) -> ChannelInfo | None:
-        return await self._cached(
-            ("channel", channel_id), lambda: self._load_channel(channels.c.channel_id == channel_id)
-        )
+        hit = self._entries.get(("channel", channel_id))
+        if hit is not None and hit[0] > time.monotonic():  # the hot path: no closure, no coroutine
+            return hit[1]
+        return await self._cached(("channel", channel_id), lambda: self._load_channel_by_id(channel_id))
 
     async def channel_by_phone(self, phone: str) -> ChannelInfo | None:
         where = sa.and_(channels.c.phone_number == phone, channels.c.active.is_(True))
@@ -89,13 +115,18 @@ class RoutingCache:
         return await self._cached(("route", channel_id), lambda: self._load_route(channel_id))
 
     async def _load_channel(self, where: sa.ColumnElement) -> ChannelInfo | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(channels).where(where))).first()
+        stmt = sa.select(channels).where(where)
+        row = await self.db.run_read(lambda conn: conn.execute(stmt).first())
+        return None if row is None else channel_info(row)
+
+    async def _load_channel_by_id(self, channel_id: str) -> ChannelInfo | None:
+        params = {"cid": channel_id}
+        row = await self.db.run_read(lambda conn: conn.execute(_CHANNEL, params).first())
         return None if row is None else channel_info(row)
 
     async def _load_tenant(self, tenant_id: str) -> TenantInfo | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(tenants).where(tenants.c.tenant_id == tenant_id))).first()
+        params = {"tid": tenant_id}
+        row = await self.db.run_read(lambda conn: conn.execute(_TENANT, params).first())
         if row is None:
             return None
         return TenantInfo(
@@ -108,18 +139,22 @@ class RoutingCache:
         )
 
     async def _load_route(self, channel_id: str) -> AgentInfo | None:
-        stmt = (
-            sa.select(agents)
-            .join(mappings, mappings.c.agent_id == agents.c.agent_id)
-            .where(mappings.c.channel_id == channel_id)
-            .order_by(
-                mappings.c.is_primary.desc(),
-                mappings.c.priority,
-                mappings.c.created_at,
-                mappings.c.mapping_id,
-            )
-            .limit(1)
-        )
-        async with self.db.read() as conn:
-            row = (await conn.execute(stmt)).first()
+        params = {"cid": channel_id}
+        row = await self.db.run_read(lambda conn: conn.execute(_ROUTE, params).first())
         return None if row is None else agent_info(row)
+
+
+_CHANNEL = sa.select(channels).where(channels.c.channel_id == sa.bindparam("cid"))
+_TENANT = sa.select(tenants).where(tenants.c.tenant_id == sa.bindparam("tid"))
+_ROUTE = (
+    sa.select(agents)
+    .join(mappings, mappings.c.agent_id == agents.c.agent_id)
+    .where(mappings.c.channel_id == sa.bindparam("cid"))
+    .order_by(
+        mappings.c.is_primary.desc(),
+        mappings.c.priority,
+        mappings.c.created_at,
+        mappings.c.mapping_id,
+    )
+    .limit(1)
+)

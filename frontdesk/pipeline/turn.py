@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import Row
 
 from frontdesk.agents import runs
 from frontdesk.channels.base import ChannelAdapter
@@ -28,7 +27,7 @@ from frontdesk.pipeline import turn_history
 from frontdesk.pipeline.deps import TurnDeps
 from frontdesk.pipeline.outbox import deliver
 from frontdesk.pipeline.queue.base import Job
-from frontdesk.store.conversations import TurnAnswer, TurnConversation
+from frontdesk.store.conversations import PendingMessage, TurnAnswer, TurnConversation
 from frontdesk.store.db import utcnow
 
 log = structlog.get_logger(__name__)
@@ -69,7 +68,7 @@ async def _turn(
     conv: TurnConversation,
     channel: ChannelInfo,
     adapter: ChannelAdapter,
-    pending: Sequence[Row],
+    pending: Sequence[PendingMessage],
 ) -> bool:
     """Decide, then write the answers. True if the job was completed in the same transaction."""
     agent_info = await deps.cache.agent_for_channel(channel.channel_id)
@@ -82,7 +81,7 @@ async def _turn(
     answer = _answer(conv, adapter, capabilities, pending, agent_info, decision)
     complete = (lambda conn: deps.queue.complete_in(conn, job, worker_id)) if answer.delivered else None
     try:
-        await deps.store.conversations.write_turn(answer, complete)
+        sent = await deps.store.conversations.write_turn(answer, complete)
     except Superseded:
         log.info("turn superseded", conversation_id=conv.conversation_id)
         if answer.run is not None:
@@ -91,7 +90,8 @@ async def _turn(
         return False
     if decision.flag:
         log.info("conversation needs a human", conversation_id=conv.conversation_id, reason=decision.flag)
-    deps.notifier.publish(conv.conversation_id)
+    # In-store deliveries go with the wake-up: the conversation's stream shows them without a read.
+    deps.notifier.publish(conv.conversation_id, sent if answer.delivered else None)
     if answer.replies and not answer.delivered:
         read_receipt(deps, channel, adapter, pending[-1].provider_message_id)
     return answer.delivered
@@ -102,7 +102,7 @@ async def _decide(
     conv: TurnConversation,
     channel: ChannelInfo,
     agent_info: AgentInfo | None,
-    pending: Sequence[Row],
+    pending: Sequence[PendingMessage],
 ) -> Decision | None:
     """What to answer; None while the agent is paused (the messages wait for it)."""
     if conv.mode == "human":
@@ -131,7 +131,7 @@ async def _build_turn(
     channel: ChannelInfo,
     agent_info: AgentInfo,
     tenant: TenantInfo | None,
-    pending: Sequence[Row],
+    pending: Sequence[PendingMessage],
 ) -> Turn:
     history, cross_channel = await turn_history.load(deps, conv, agent_info, pending[0].id)
     return Turn(
@@ -155,7 +155,7 @@ async def _build_turn(
     )
 
 
-def _turn_id(conv: TurnConversation, pending: Sequence[Row]) -> str:
+def _turn_id(conv: TurnConversation, pending: Sequence[PendingMessage]) -> str:
     return f"{conv.conversation_id}:{pending[-1].id}"
 
 
@@ -163,7 +163,7 @@ def _answer(
     conv: TurnConversation,
     adapter: ChannelAdapter,
     capabilities: Capabilities,
-    pending: Sequence[Row],
+    pending: Sequence[PendingMessage],
     agent_info: AgentInfo | None,
     decision: Decision,
 ) -> TurnAnswer:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection
 
 from frontdesk.errors import Superseded
 from frontdesk.model.bsuid import PARENT_MARK, scope_of
@@ -22,7 +22,15 @@ from frontdesk.model.messages import HistoryMessage
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.store import runs
 from frontdesk.store.db import Database, utcnow
-from frontdesk.store.tables import channels, contact_identities, contacts, conversations, messages
+from frontdesk.store.replies import SentReply
+from frontdesk.store.tables import (
+    channels,
+    contact_identities,
+    contacts,
+    conversations,
+    messages,
+    unanswered,
+)
 
 message = messages.c
 conversation = conversations.c
@@ -43,6 +51,17 @@ class TurnConversation:
     agent_id: str | None
     contact_name: str | None
     recipient: str
+
+
+class PendingMessage(NamedTuple):
+    """An unanswered inbound message, as a turn reads it."""
+
+    id: int
+    direction: str
+    text: str
+    kind: str
+    created_at: datetime
+    provider_message_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +100,11 @@ _RECIPIENT = (
     .order_by(_REACH, identity.address, identity.id)
     .limit(1)
 )
-_CONVERSATION = (
+# The conversation with its unanswered inbound messages, oldest first, in one statement: one row per
+# message (one row of NULL message columns when none waits). The literal condition selects the
+# partial index ``ix_messages_unanswered``.
+_unanswered = messages.alias("unanswered")
+_CONVERSATION_AND_PENDING = (
     sa.select(
         conversation.conversation_id,
         conversation.tenant_id,
@@ -93,30 +116,38 @@ _CONVERSATION = (
         contacts.c.display_name,
         channels.c.provider,
         channels.c.settings,
+        _unanswered.c.id.label("m_id"),
+        _unanswered.c.direction.label("m_direction"),
+        _unanswered.c.text.label("m_text"),
+        _unanswered.c.kind.label("m_kind"),
+        _unanswered.c.created_at.label("m_created_at"),
+        _unanswered.c.provider_message_id.label("m_provider_message_id"),
     )
     .join(contacts, contacts.c.contact_id == conversation.contact_id)
     .join(channels, channels.c.channel_id == conversation.channel_id)
+    .outerjoin(
+        _unanswered,
+        sa.and_(
+            _unanswered.c.conversation_id == conversation.conversation_id,
+            unanswered(_unanswered),
+        ),
+    )
     .where(conversation.conversation_id == sa.bindparam("cid"))
-)
-_PENDING = (
-    sa.select(
-        message.id,
-        message.direction,
-        message.text,
-        message.kind,
-        message.created_at,
-        message.provider_message_id,
-    )
-    .where(
-        message.conversation_id == sa.bindparam("cid"), message.direction == "in", message.turn_id.is_(None)
-    )
-    .order_by(message.id)
+    .order_by(_unanswered.c.id)
 )
 _MARK_ANSWERED = (
     messages.update()
     .where(message.id.in_(sa.bindparam("ids", expanding=True)), message.turn_id.is_(None))
     .values(turn_id=sa.bindparam("tid"), updated_at=sa.bindparam("now"))
 )
+# The usual turn answers one message: no expanding IN to render on each call.
+_MARK_ONE_ANSWERED = (
+    messages.update()
+    .where(message.id == sa.bindparam("mid"), message.turn_id.is_(None))
+    .values(turn_id=sa.bindparam("tid"), updated_at=sa.bindparam("now"))
+)
+_INSERT_REPLY = messages.insert().returning(message.id)
+_INSERT_REPLIES = messages.insert().returning(message.id, sort_by_parameter_order=True)
 _HISTORY = (
     sa.select(message.id, message.direction, message.text, message.kind, message.created_at)
     .where(message.conversation_id == sa.bindparam("cid"), message.id < sa.bindparam("before"))
@@ -160,7 +191,9 @@ class Conversations:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def for_turn(self, conversation_id: str) -> tuple[TurnConversation | None, Sequence[Row]]:
+    async def for_turn(
+        self, conversation_id: str
+    ) -> tuple[TurnConversation | None, Sequence[PendingMessage]]:
         """The conversation and its unanswered inbound messages, oldest first (id, direction, text,
         kind, created_at, provider_message_id); (None, []) if it is gone."""
         return await self.db.run_read(lambda conn: _for_turn(conn, conversation_id))
@@ -192,10 +225,12 @@ class Conversations:
 
     async def write_turn(
         self, answer: TurnAnswer, complete: Callable[[Connection], None] | None = None
-    ) -> None:
+    ) -> list[SentReply]:
         """Write ``answer`` in one transaction, with ``complete(conn)`` (the job's completion) when
-        given. Raises ``Superseded`` (nothing written) if another run answered first."""
-        await self.db.run_write(lambda conn: _write_turn(conn, answer, complete))
+        given; the replies as a web chat stream reads them back (``Replies.sent_after``) when they
+        are ``delivered``, else []. Raises ``Superseded`` (nothing written) if another run answered
+        first."""
+        return await self.db.run_write(lambda conn: _write_turn(conn, answer, complete))
 
     async def keep_superseded_run(self, run: dict[str, Any]) -> None:
         """The trace of a run whose answers were dropped, marked as such."""
@@ -256,10 +291,11 @@ class Conversations:
             return (await conn.execute(_WEBCHAT_CONVERSATION, params)).scalar()
 
 
-def _for_turn(conn: Connection, conversation_id: str) -> tuple[TurnConversation | None, Sequence[Row]]:
-    row = conn.execute(_CONVERSATION, {"cid": conversation_id}).first()
-    if row is None:
+def _for_turn(conn: Connection, conversation_id: str) -> tuple[TurnConversation | None, list[PendingMessage]]:
+    rows = conn.execute(_CONVERSATION_AND_PENDING, {"cid": conversation_id}).all()
+    if not rows:
         return None, []
+    row = rows[0]
     scope = scope_of(row.channel_id, row.settings or {})
     conv = TurnConversation(
         conversation_id=row.conversation_id,
@@ -272,36 +308,57 @@ def _for_turn(conn: Connection, conversation_id: str) -> tuple[TurnConversation 
         contact_name=row.display_name,
         recipient=recipient_in(conn, row.contact_id, row.provider, scope),
     )
-    return conv, conn.execute(_PENDING, {"cid": conversation_id}).all()
+    pending = [
+        PendingMessage(r.m_id, r.m_direction, r.m_text, r.m_kind, r.m_created_at, r.m_provider_message_id)
+        for r in rows
+        if r.m_id is not None
+    ]
+    return conv, pending
 
 
-def _write_turn(conn: Connection, answer: TurnAnswer, complete: Callable[[Connection], None] | None) -> None:
+def _write_turn(
+    conn: Connection, answer: TurnAnswer, complete: Callable[[Connection], None] | None
+) -> list[SentReply]:
     conv = answer.conversation
-    marked = conn.execute(_MARK_ANSWERED, {"ids": answer.answered, "tid": answer.turn_id, "now": answer.at})
+    if len(answer.answered) == 1:
+        params = {"mid": answer.answered[0], "tid": answer.turn_id, "now": answer.at}
+        marked = conn.execute(_MARK_ONE_ANSWERED, params)
+    else:
+        params = {"ids": answer.answered, "tid": answer.turn_id, "now": answer.at}
+        marked = conn.execute(_MARK_ANSWERED, params)
     if marked.rowcount != len(answer.answered):
         raise Superseded
+    sent: list[SentReply] = []
     if answer.replies:
-        conn.execute(
-            messages.insert(),
-            [
-                {
-                    "tenant_id": conv.tenant_id,
-                    "conversation_id": conv.conversation_id,
-                    "channel_id": conv.channel_id,
-                    "direction": "out",
-                    "kind": "text",
-                    "text": text,
-                    "payload": payload,
-                    "idempotency_key": f"{answer.turn_id}:{i}",
-                    "turn_id": answer.turn_id,
-                    "status": "sent" if answer.delivered else "queued",
-                    "attempts": 0,
-                    "created_at": answer.at,
-                    "updated_at": answer.at,
-                }
-                for i, (text, payload) in enumerate(answer.replies)
-            ],
-        )
+        rows = [
+            {
+                "tenant_id": conv.tenant_id,
+                "conversation_id": conv.conversation_id,
+                "channel_id": conv.channel_id,
+                "direction": "out",
+                "kind": "text",
+                "text": text,
+                "payload": payload,
+                "idempotency_key": f"{answer.turn_id}:{i}",
+                "turn_id": answer.turn_id,
+                "status": "sent" if answer.delivered else "queued",
+                "attempts": 0,
+                "created_at": answer.at,
+                "updated_at": answer.at,
+            }
+            for i, (text, payload) in enumerate(answer.replies)
+        ]
+        if len(rows) == 1:  # the usual turn: a plain INSERT … RETURNING, not an insertmanyvalues batch
+            ids = [conn.execute(_INSERT_REPLY, rows[0]).scalar_one()]
+        else:
+            ids = list(conn.execute(_INSERT_REPLIES, rows).scalars())
+        if answer.delivered:
+            # As the store hands the time back: SQLite keeps it without its zone.
+            at = answer.at.replace(tzinfo=None) if conn.dialect.name == "sqlite" else answer.at
+            sent = [
+                SentReply(id, text, at, payload)
+                for id, (text, payload) in zip(ids, answer.replies, strict=True)
+            ]
     values: dict[str, Any] = {}
     if answer.agent_id is not None:
         values["agent_id"] = answer.agent_id
@@ -317,3 +374,4 @@ def _write_turn(conn: Connection, answer: TurnAnswer, complete: Callable[[Connec
         runs.insert(conn, answer.run)
     if complete is not None:
         complete(conn)
+    return sent

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import Row
@@ -26,6 +28,15 @@ class Answer:
     replies: list[str]
     needs_human: bool
     needs_human_reason: str | None
+
+
+class SentReply(NamedTuple):
+    """A reply delivered in the store, as a web chat stream shows it (``sent_after``'s rows)."""
+
+    id: int
+    text: str
+    created_at: datetime
+    payload: dict[str, Any] | None
 
 
 _TURN_OF = sa.select(message.turn_id).where(message.id == sa.bindparam("mid"))
@@ -53,7 +64,8 @@ _SENT_AFTER = (
         message.conversation_id == sa.bindparam("cid"),
         message.direction == "out",
         message.id > sa.bindparam("after"),
-        message.status.in_(("sent", "delivered", "read")),
+        # Literals, not an expanding parameter rendered again on every call.
+        message.status.in_([sa.literal_column(f"'{s}'") for s in ("sent", "delivered", "read")]),
     )
     .order_by(message.id)
 )

@@ -47,6 +47,16 @@ def length_of(column: sa.Column) -> int:
     return length
 
 
+# The condition of the partial index ``ix_messages_unanswered``; queries that read unanswered
+# messages state it with ``unanswered()``, literally: a bound 'in' would not select the index.
+UNANSWERED = "direction = 'in' AND turn_id IS NULL"
+
+
+def unanswered(table: sa.FromClause) -> sa.ColumnElement[bool]:
+    """``UNANSWERED`` on ``table`` (``messages`` or an alias of it)."""
+    return sa.and_(table.c.direction == sa.literal_column("'in'"), table.c.turn_id.is_(None))
+
+
 def _partial_unique(name: str, *cols: str, where: str) -> sa.Index:
     clause = sa.text(where)
     return sa.Index(name, *cols, unique=True, sqlite_where=clause, postgresql_where=clause)
@@ -207,6 +217,15 @@ messages = sa.Table(
     sa.Column("created_at", TS, nullable=False, server_default=_now()),
     sa.Column("updated_at", TS, nullable=False, server_default=_now()),
     sa.Index("ix_messages_conversation", "conversation_id", "id"),
+    # The unanswered inbound messages, which a turn reads (``store.conversations``): a handful of
+    # rows however long the conversation.
+    sa.Index(
+        "ix_messages_unanswered",
+        "conversation_id",
+        "id",
+        sqlite_where=sa.text(UNANSWERED),
+        postgresql_where=sa.text(UNANSWERED),
+    ),
     _partial_unique(
         "uq_messages_inbound_provider_id", "channel_id", "provider_message_id", where="direction = 'in'"
     ),

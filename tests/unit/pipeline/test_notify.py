@@ -53,3 +53,20 @@ async def test_the_relay_carries_published_keys_and_delivered_ones_stay_local() 
         event.clear()
         notifier.wake_all()
         assert event.is_set()
+
+
+async def test_items_published_with_a_key_are_handed_over_unless_something_came_without() -> None:
+    notifier = Notifier()
+    with notifier.subscribe("visitor") as event, notifier.subscribe("conversation", event):
+        notifier.publish("conversation", [1])
+        notifier.publish("conversation", [2, 3])
+        assert await notifier.wait(event, 0.01) is True
+        assert event.take() == [1, 2, 3]
+        assert event.take() == []  # taken once
+        notifier.publish("conversation", [4])
+        notifier.publish("visitor")  # without its items: the subscriber must read the store
+        assert event.take() is None
+        notifier.publish("conversation", [5])
+        notifier.wake_all()  # e.g. the relay back from a lost connection
+        assert event.take() is None
+        assert event.take() == []
