@@ -25,8 +25,9 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
@@ -39,8 +40,10 @@ from frontdesk.store.prepared import Prepared
 T = TypeVar("T")
 # A write waiting for its batch: the function, its caller's future, whether it may run twice.
 _Write = tuple[Callable[[Connection], Any], asyncio.Future, bool]
-# Writes committed together at most (SQLite group commit); bounds the latency one batch adds.
+# Writes committed together at most (group commit); bounds the latency one batch adds.
 GROUP_COMMIT_MAX = 64
+# PostgreSQL: batches of rerunnable writes committed at once (each lane on one pool thread).
+PG_LANES = 4
 # A PostgreSQL connection left unused longer than this is pinged before its next transaction, so
 # that the first transaction after a server restart (or an idle timeout) does not fail on it.
 IDLE_PING_SECONDS = 30.0
@@ -79,8 +82,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer: AsyncConnection | None = None  # SQLite: one long-lived connection for writes
-        self._pending: list[_Write] = []
-        self._drainer: asyncio.Task | None = None
+        # Group commit: SQLite has one writer, so one lane; PostgreSQL keeps threads for the rest.
+        self._lanes = [_Lane() for _ in range(1 if self.is_sqlite else max(1, min(PG_LANES, pool_size // 2)))]
         self._sync: _SqliteThreads | None = None
         self._pg: _ConnectionThreads | None = None
         if self.is_sqlite:
@@ -97,7 +100,9 @@ class Database:
                 ping_after=IDLE_PING_SECONDS,
             )
 
-    async def run_write(self, fn: Callable[[Connection], T], *, rerunnable: bool = False) -> T:
+    async def run_write(
+        self, fn: Callable[[Connection], T], *, rerunnable: bool = False, key: Hashable = None
+    ) -> T:
         """Run ``fn(conn)`` atomically: committed if it returns, rolled back if it raises.
 
         If the awaiting task is cancelled once ``fn`` has started, its transaction still ends
@@ -112,30 +117,36 @@ class Database:
         ``rerunnable`` thus means: ``fn`` touches nothing but ``conn``, so running it again after a
         rollback is harmless (the ingest's writes are such). Other PostgreSQL writes each take a
         transaction of their own on one of the pool's threads.
+
+        On PostgreSQL, batches are committed in ``PG_LANES`` lanes at once, a write going to the
+        lane of its ``key`` (the ingest's: the conversation): writes with one key are never in two
+        concurrent transactions, so two batches never wait for each other's row locks (nor
+        deadlock), and they commit in the order they were asked for.
         """
         if self._pg is not None and not rerunnable:
             return await self._pg.run(_transaction, fn)
         if self._pg is None and self._sync is None:
             async with self.write() as conn:
                 return await conn.run_sync(fn)
+        lane = self._lanes[hash(key) % len(self._lanes)]
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         item = (fn, future, rerunnable)
-        self._pending.append(item)
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain())
+        lane.pending.append(item)
+        if lane.drainer is None or lane.drainer.done():
+            lane.drainer = asyncio.create_task(self._drain(lane))
         try:
             return await future
         except asyncio.CancelledError:
-            if item in self._pending:  # not started: it never runs
-                self._pending.remove(item)
+            if item in lane.pending:  # not started: it never runs
+                lane.pending.remove(item)
             raise
 
-    async def _drain(self) -> None:
-        """Commit the waiting writes, in batches, until none waits. One task does it, so a writer
-        waits for its own result only, not for a turn at the lock."""
+    async def _drain(self, lane: _Lane) -> None:
+        """Commit the lane's waiting writes, in batches, until none waits. One task per lane does
+        it, so a writer waits for its own result only, not for a turn at the lock."""
         async with self._write_lock or contextlib.nullcontext():
-            while self._pending:
-                batch, self._pending = self._pending[:GROUP_COMMIT_MAX], self._pending[GROUP_COMMIT_MAX:]
+            while lane.pending:
+                batch, lane.pending = lane.pending[:GROUP_COMMIT_MAX], lane.pending[GROUP_COMMIT_MAX:]
                 loop = asyncio.get_running_loop()
                 if self._sync is not None:
                     runner = self._sync.writer.run(self._sync.write_batch, batch, loop)
@@ -206,9 +217,12 @@ class Database:
         return True
 
     async def dispose(self) -> None:
-        drainer = self._drainer
-        if drainer is not None and not drainer.done() and drainer.get_loop() is asyncio.get_running_loop():
-            await asyncio.wait([drainer])  # the writes already waiting are committed first
+        loop = asyncio.get_running_loop()
+        draining = [
+            d for d in (lane.drainer for lane in self._lanes) if d and not d.done() and d.get_loop() is loop
+        ]
+        if draining:
+            await asyncio.wait(draining)  # the writes already waiting are committed first
         threads = self._sync or self._pg
         if threads is not None:
             try:
@@ -221,6 +235,14 @@ class Database:
             await self._writer.close()
             self._writer = None
         await self.engine.dispose()
+
+
+@dataclass(slots=True)
+class _Lane:
+    """Writes waiting to be committed together, and the task committing them."""
+
+    pending: list[_Write] = field(default_factory=list)
+    drainer: asyncio.Task | None = None
 
 
 class _ConnectionThreads:

@@ -164,13 +164,13 @@ class Inbound:
             return self._store(conn, channel, known, msg, enqueue)
 
         try:
-            result = await self.db.run_write(lambda conn: store(conn, cached), rerunnable=True)
+            result = await self.db.run_write(lambda conn: store(conn, cached), rerunnable=True, key=key)
         except IntegrityError:
             if cached is None:
                 raise
             # The cached conversation was deleted meanwhile: forget it and do the full upsert.
             self._known.pop(cache_key, None)
-            result = await self.db.run_write(lambda conn: store(conn, None), rerunnable=True)
+            result = await self.db.run_write(lambda conn: store(conn, None), rerunnable=True, key=key)
         self._known.put(cache_key, (result.contact_id, result.conversation_id))
         return result, cached is None
 
@@ -191,7 +191,8 @@ class Inbound:
             contacts.record_new_phone(conn, known[0], renamed)
             return self._store(conn, channel, known, renamed, enqueue, touch=not created)
 
-        return await self.db.run_write(store, rerunnable=True)
+        key = ConversationKey(channel.tenant_id, channel.channel_id, msg.sender, msg.thread)
+        return await self.db.run_write(store, rerunnable=True, key=key)
 
     async def unattributed(
         self, channel: ChannelInfo, provider_message_id: str, reason: str, payload: object
@@ -249,7 +250,11 @@ class Inbound:
             )
             .values(**values)
         )
-        return bool(await self.db.run_write(lambda conn: conn.execute(stmt).rowcount, rerunnable=True))
+        return bool(
+            await self.db.run_write(
+                lambda conn: conn.execute(stmt).rowcount, rerunnable=True, key=update.provider_message_id
+            )
+        )
 
     def _store(
         self,

@@ -88,9 +88,9 @@ class Outage:
             raise OperationalError("COMMIT", None, ConnectionError("the database system is shutting down"))
 
     def _calls(self, original):  # type: ignore[no-untyped-def]
-        async def call(fn):  # type: ignore[no-untyped-def]
+        async def call(fn, **options):  # type: ignore[no-untyped-def]
             self._check()
-            return await original(fn)
+            return await original(fn, **options)
 
         return call
 

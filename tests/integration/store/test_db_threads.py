@@ -199,7 +199,9 @@ async def test_concurrent_writes_commit_together_and_fail_alone(database_url: st
             return fn
 
         outcomes = await asyncio.gather(
-            *(db.run_write(write(v), rerunnable=rerunnable) for v in range(40)), return_exceptions=True
+            # Keys spread the writes over PostgreSQL's lanes (committed concurrently).
+            *(db.run_write(write(v), rerunnable=rerunnable, key=v % 5) for v in range(40)),
+            return_exceptions=True,
         )
         failed = [v for v, o in zip(range(40), outcomes, strict=True) if isinstance(o, RuntimeError)]
         assert failed == [3, 13, 23, 33]
