@@ -19,9 +19,9 @@ def insert_for(dialect: Dialect, table: sa.Table):
     return sqlite.insert(table) if dialect.name == "sqlite" else postgresql.insert(table)
 
 
-def least(db: Database, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
-    return sa.func.min(a, b) if db.is_sqlite else sa.func.least(a, b)
+def least(dialect: Dialect, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.func.min(a, b) if dialect.name == "sqlite" else sa.func.least(a, b)
 
 
-def greatest(db: Database, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
-    return sa.func.max(a, b) if db.is_sqlite else sa.func.greatest(a, b)
+def greatest(dialect: Dialect, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.func.max(a, b) if dialect.name == "sqlite" else sa.func.greatest(a, b)

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Insert
 from sqlalchemy.sql.compiler import SQLCompiler
 
 
@@ -92,9 +92,14 @@ class _Compiled:
     __slots__ = ("_keys", "constants", "names", "positional", "processors", "sql")
 
     def __init__(self, statement: ClauseElement, keys: tuple[str, ...], dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys) or None)
+        # An INSERT's columns are its keys; any other statement names its parameters itself (and
+        # column keys would add SET clauses to an UPDATE, even one inside a CTE).
+        columns = list(keys) if isinstance(statement, Insert) and keys else None
+        compiled = statement.compile(dialect=dialect, column_keys=columns)
         assert isinstance(compiled, SQLCompiler)
-        binds = compiled.binds
+        # Each parameter by the name it has in the SQL (``compiled.binds`` also holds the
+        # anonymous keys of some, under CTEs).
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
         if any(bind.expanding for bind in binds.values()):
             raise ValueError("a Prepared statement cannot expand IN lists; build one per size")
         self.sql = compiled.string

@@ -17,12 +17,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from frontdesk.pipeline.queue.base import Job, JobQueue
 from frontdesk.settings import Settings
+from frontdesk.store import jobs as jobs_store
 from frontdesk.store.db import Database, utcnow
-from frontdesk.store.dialect import greatest, insert, least
-from frontdesk.store.prepared import Prepared
 from frontdesk.store.tables import jobs
-
-QUEUED = sa.text("status = 'queued'")
 
 
 class LocalQueue(JobQueue):
@@ -31,19 +28,6 @@ class LocalQueue(JobQueue):
         self.lease = timedelta(seconds=settings.job_lease_seconds)
         self.wakeup = asyncio.Event()
         # Built once: constructing these costs more than running them on SQLite.
-        stmt = insert(db, jobs)
-        # The upsert runs in every ingest's transaction: on the driver's cursor (``store.prepared``).
-        self._upsert = Prepared(
-            stmt.on_conflict_do_update(
-                index_elements=[jobs.c.conversation_id],
-                index_where=QUEUED,
-                set_={
-                    "run_at": least(db, jobs.c.run_at, stmt.excluded.run_at),
-                    "attempts": greatest(db, jobs.c.attempts, stmt.excluded.attempts),
-                },
-            ),
-            ["tenant_id", "conversation_id", "kind", "status", "attempts", "run_at"],
-        )
         self._claim = self._claim_statement(db)
         self._delete = jobs.delete().where(
             jobs.c.id == sa.bindparam("jid"), jobs.c.locked_by == sa.bindparam("me")
@@ -83,25 +67,8 @@ class LocalQueue(JobQueue):
             )
         )
 
-    def enqueue(
-        self,
-        conn: Connection,
-        tenant_id: str,
-        conversation_id: str,
-        run_at: datetime | None = None,
-        attempts: int = 0,
-    ) -> None:
-        self._upsert.execute(
-            conn,
-            {
-                "tenant_id": tenant_id,
-                "conversation_id": conversation_id,
-                "kind": "conversation",
-                "status": "queued",
-                "attempts": attempts,
-                "run_at": run_at or utcnow(),
-            },
-        )
+    # The jobs table's own: with it, the ingest queues a turn in the statement storing the message.
+    enqueue = staticmethod(jobs_store.enqueue)
 
     def wake(self) -> None:
         self.wakeup.set()
