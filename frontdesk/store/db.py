@@ -43,7 +43,9 @@ _Write = tuple[Callable[[Connection], Any], asyncio.Future, bool]
 # Writes committed together at most (group commit); bounds the latency one batch adds.
 GROUP_COMMIT_MAX = 64
 # PostgreSQL: batches of rerunnable writes committed at once (each lane on one pool thread).
-PG_LANES = 4
+# Measured with bench/webhooks.py on 2 cores: 1 lane waits on the round trips (the server ~60%
+# busy), 3 to 5 lanes make smaller batches (more commits, more CPU per webhook); 2 accepted most.
+PG_LANES = 2
 # A PostgreSQL connection left unused longer than this is pinged before its next transaction, so
 # that the first transaction after a server restart (or an idle timeout) does not fail on it.
 IDLE_PING_SECONDS = 30.0
