@@ -22,6 +22,7 @@ from frontdesk.model.messages import HistoryMessage
 from frontdesk.model.routing import ChannelInfo
 from frontdesk.store import runs
 from frontdesk.store.db import Database, utcnow
+from frontdesk.store.prepared import Prepared
 from frontdesk.store.replies import SentReply
 from frontdesk.store.tables import (
     channels,
@@ -141,12 +142,28 @@ _MARK_ANSWERED = (
     .values(turn_id=sa.bindparam("tid"), updated_at=sa.bindparam("now"))
 )
 # The usual turn answers one message: no expanding IN to render on each call.
-_MARK_ONE_ANSWERED = (
+_MARK_ONE_ANSWERED = Prepared(
     messages.update()
     .where(message.id == sa.bindparam("mid"), message.turn_id.is_(None))
-    .values(turn_id=sa.bindparam("tid"), updated_at=sa.bindparam("now"))
+    .values(turn_id=sa.bindparam("tid"), updated_at=sa.bindparam("now")),
+    ["mid", "tid", "now"],
 )
-_INSERT_REPLY = messages.insert().returning(message.id)
+_REPLY_COLUMNS = [
+    "tenant_id",
+    "conversation_id",
+    "channel_id",
+    "direction",
+    "kind",
+    "text",
+    "payload",
+    "idempotency_key",
+    "turn_id",
+    "status",
+    "attempts",
+    "created_at",
+    "updated_at",
+]
+_INSERT_REPLY = Prepared(messages.insert().returning(message.id), _REPLY_COLUMNS)
 _INSERT_REPLIES = messages.insert().returning(message.id, sort_by_parameter_order=True)
 _HISTORY = (
     sa.select(message.id, message.direction, message.text, message.kind, message.created_at)
@@ -322,11 +339,11 @@ def _write_turn(
     conv = answer.conversation
     if len(answer.answered) == 1:
         params = {"mid": answer.answered[0], "tid": answer.turn_id, "now": answer.at}
-        marked = conn.execute(_MARK_ONE_ANSWERED, params)
+        marked = _MARK_ONE_ANSWERED.rowcount(conn, params)
     else:
         params = {"ids": answer.answered, "tid": answer.turn_id, "now": answer.at}
-        marked = conn.execute(_MARK_ANSWERED, params)
-    if marked.rowcount != len(answer.answered):
+        marked = conn.execute(_MARK_ANSWERED, params).rowcount
+    if marked != len(answer.answered):
         raise Superseded
     sent: list[SentReply] = []
     if answer.replies:
@@ -349,7 +366,7 @@ def _write_turn(
             for i, (text, payload) in enumerate(answer.replies)
         ]
         if len(rows) == 1:  # the usual turn: a plain INSERT … RETURNING, not an insertmanyvalues batch
-            ids = [conn.execute(_INSERT_REPLY, rows[0]).scalar_one()]
+            ids = [_INSERT_REPLY.scalar(conn, rows[0])]
         else:
             ids = list(conn.execute(_INSERT_REPLIES, rows).scalars())
         if answer.delivered:

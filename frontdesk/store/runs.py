@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from frontdesk.store.db import Database
+from frontdesk.store.prepared import Prepared
 from frontdesk.store.tables import TS, metadata
 
 agent_runs = sa.Table(
@@ -60,7 +61,15 @@ _RUNS = (
 
 def insert(conn: Connection, row: dict[str, Any]) -> None:
     """Store one run (``agents.runs.RunRecorder.row``), in the caller's transaction: the turn's."""
-    conn.execute(agent_runs.insert(), row)
+    keys = tuple(row)
+    prepared = _INSERTS.get(keys)
+    if prepared is None:  # one per shape of row (a run's, a superseded run's): a handful
+        prepared = _INSERTS[keys] = Prepared(agent_runs.insert(), keys)
+    prepared.execute(conn, row)
+
+
+# Every turn stores its run: on the driver's cursor (``store.prepared``).
+_INSERTS: dict[tuple[str, ...], Prepared] = {}
 
 
 async def of_conversation(db: Database, conversation_id: str, limit: int = 100) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from frontdesk.pipeline.queue.base import Job, JobQueue
 from frontdesk.settings import Settings
 from frontdesk.store import jobs as jobs_store
 from frontdesk.store.db import Database, utcnow
+from frontdesk.store.prepared import Prepared
 from frontdesk.store.tables import jobs
 
 
@@ -29,8 +30,9 @@ class LocalQueue(JobQueue):
         self.wakeup = asyncio.Event()
         # Built once: constructing these costs more than running them on SQLite.
         self._claim = self._claim_statement(db)
-        self._delete = jobs.delete().where(
-            jobs.c.id == sa.bindparam("jid"), jobs.c.locked_by == sa.bindparam("me")
+        self._delete = Prepared(
+            jobs.delete().where(jobs.c.id == sa.bindparam("jid"), jobs.c.locked_by == sa.bindparam("me")),
+            ["jid", "me"],
         )
 
     @staticmethod
@@ -89,7 +91,7 @@ class LocalQueue(JobQueue):
 
     def complete_in(self, conn: Connection, job: Job, worker_id: str) -> None:
         """Complete ``job`` inside the caller's transaction."""
-        conn.execute(self._delete, {"jid": job.id, "me": worker_id})
+        self._delete.execute(conn, {"jid": job.id, "me": worker_id})
 
     async def complete(self, job: Job, worker_id: str) -> None:
         await self.db.run_write(lambda conn: self.complete_in(conn, job, worker_id))
@@ -105,7 +107,7 @@ class LocalQueue(JobQueue):
                     .values(status="failed", locked_by=None, locked_until=None, last_error=error)
                 )
                 return
-            if conn.execute(self._delete, {"jid": job.id, "me": worker_id}).rowcount:
+            if self._delete.rowcount(conn, {"jid": job.id, "me": worker_id}):
                 self.enqueue(conn, job.tenant_id, job.conversation_id, run_at, attempts=job.attempts)
 
         await self.db.run_write(_retry)
