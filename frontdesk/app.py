@@ -24,7 +24,7 @@ from frontdesk.api import (
     webhooks,
 )
 from frontdesk.api import errors as api_errors
-from frontdesk.api.fast_webhooks import FastWebhooks
+from frontdesk.api.fast_paths import FastPaths
 from frontdesk.api.limits import BodySizeLimit
 from frontdesk.api.stream_slots import StreamSlots
 from frontdesk.observability.logging import configure_logging
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.webchat_signer = webchat.session_signer(rt)
     api_errors.install(app)
     # Added first, so BodySizeLimit (added last, outermost) bounds its bodies too.
-    app.add_middleware(FastWebhooks, runtime=rt)
+    app.add_middleware(FastPaths, runtime=rt)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in ROUTERS:
         app.include_router(module.router)

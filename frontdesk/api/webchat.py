@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -98,10 +99,15 @@ async def new_session(
 
 @router.post("/webchat/{channel_id}/messages", status_code=202, response_model=MessageAccepted)
 async def post_message(channel_id: str, body: MessageIn, request: Request) -> JSONResponse:
-    # The hot path: the runtime and the signer straight from the app's state (no dependencies to
-    # solve), and the answer as JSON without a second validation through the response model.
-    rt: Runtime = request.app.state.runtime
-    signer: SessionSigner = request.app.state.webchat_signer
+    # The hot path (``api.fast_paths`` answers it before the framework, with ``accept``): the
+    # runtime and the signer straight from the app's state, the answer without a second
+    # validation through the response model.
+    state = request.app.state
+    return JSONResponse(await accept(state.runtime, state.webchat_signer, channel_id, body), status_code=202)
+
+
+async def accept(rt: Runtime, signer: SessionSigner, channel_id: str, body: MessageIn) -> dict[str, Any]:
+    """Store a visitor's message (once per client_message_id) and queue its turn; the 202's body."""
     channel = await _channel(rt, channel_id)
     visitor = signer.visitor(channel_id, body.session)
     amount, window = _parsed_limit(rt.settings.webchat_rate_limit)
@@ -115,12 +121,7 @@ async def post_message(channel_id: str, body: MessageIn, request: Request) -> JS
     stored = await rt.ingest.message(
         channel, InboundMessage(provider_message_id=f"{visitor}:{client_id}", sender=visitor, text=body.text)
     )
-    accepted = {
-        "id": stored.message_id,
-        "conversation_id": stored.conversation_id,
-        "duplicate": stored.duplicate,
-    }
-    return JSONResponse(accepted, status_code=202)
+    return {"id": stored.message_id, "conversation_id": stored.conversation_id, "duplicate": stored.duplicate}
 
 
 @router.get(

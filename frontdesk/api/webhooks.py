@@ -61,7 +61,7 @@ def check_envelope(adapter: ChannelAdapter, scope: Scope, headers: Mapping[str, 
 
 def build_raw(rt: Runtime, adapter: ChannelAdapter, scope: Scope, body: bytes) -> RawRequest:
     """The webhook as its adapter reads it, once ``check_envelope`` accepts it, from the ASGI scope
-    (the routes below and ``api.fast_webhooks`` both build it here)."""
+    (the routes below and ``api.fast_paths`` both build it here)."""
     # ASGI gives header names lowercased; of a repeated header the last value stands.
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     method = scope["method"]

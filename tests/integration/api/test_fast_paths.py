@@ -1,4 +1,4 @@
-"""The message webhooks answered from ASGI (api/fast_webhooks.py) answer exactly as their routes.
+"""The POSTs answered from ASGI (api/fast_paths.py) answer exactly as their routes.
 
 Each request goes to the app as it runs (the fast path answers it) and to the same app without
 the fast path (FastAPI's route answers it); status, content type and body must be the same, and
@@ -16,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from frontdesk.api.fast_webhooks import FastWebhooks
+from frontdesk.api.fast_paths import FastPaths
 from frontdesk.app import create_app
 from frontdesk.store.tables import messages
 from tests.conftest import make_settings
@@ -47,7 +47,7 @@ async def apps(runtime) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncCli
     await add_twilio_channel(runtime, "http://127.0.0.1:9", number="+14123456789")
     fast = create_app(runtime=runtime)
     routed = create_app(runtime=runtime)
-    routed.user_middleware = [m for m in routed.user_middleware if m.cls is not FastWebhooks]
+    routed.user_middleware = [m for m in routed.user_middleware if m.cls is not FastPaths]
     clients = [
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url=PUBLIC)
         for app in (fast, routed)
@@ -69,6 +69,8 @@ def _comparable(r: httpx.Response) -> tuple[int, str, Any]:
                 "message_ids": len(body["message_ids"]),
                 "conversation_ids": len(body["conversation_ids"]),
             }
+        if {"id", "duplicate"} <= set(body):  # a web chat acceptance: its id is the copy's own
+            body = {**body, "id": isinstance(body["id"], int)}
     assert "Traceback" not in r.text
     return r.status_code, r.headers.get("content-type", ""), body
 
@@ -160,3 +162,59 @@ async def test_other_requests_pass_through(apps) -> None:  # type: ignore[no-unt
     assert challenge.status_code == 403  # the handshake route answered, not the fast path
     assert (await fast.get("/health")).status_code == 200
     assert json.loads((await fast.get("/openapi.json")).text)["paths"]["/webhooks/meta"]["post"]
+
+
+async def _session(client: httpx.AsyncClient) -> str:
+    r = await client.post("/webchat/t_web/sessions")
+    assert r.status_code == 201, r.text
+    return r.json()["session"]
+
+
+def _chat(session: str, copy: int, **fields: Any) -> Any:  # type: ignore[no-untyped-def]
+    body = {
+        "session": session,
+        "text": "what are your opening hours?",
+        "client_message_id": f"c{copy}",
+        **fields,
+    }
+    return json.dumps(body).encode(), {"content-type": "application/json"}
+
+
+async def test_a_web_chat_message_is_accepted_alike(apps, runtime) -> None:  # type: ignore[no-untyped-def]
+    session = await _session(apps[0])
+    status, _, accepted = await _both(apps, "/webchat/t_web/messages", lambda c: _chat(session, c))
+    assert status == 202 and set(accepted) == {"id", "conversation_id", "duplicate"}
+    assert accepted["duplicate"] is False
+    # The same client_message_id again: the same message, a duplicate, from either.
+    answers = [
+        await c.post("/webchat/t_web/messages", content=_chat(session, 0)[0], headers=_chat(session, 0)[1])
+        for c in apps
+    ]
+    assert [a.json()["duplicate"] for a in answers] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("case", "make", "status"),
+    [
+        ("no text", lambda s, c: _chat(s, c, text=""), 422),
+        ("text not a string", lambda s, c: _chat(s, c, text=5), 422),
+        ("not JSON", lambda s, c: (b"{nope", {"content-type": "application/json"}), 422),
+        ("a JSON list", lambda s, c: (b"[]", {"content-type": "application/json"}), 422),
+        ("not a session", lambda s, c: _chat("forged", c), 401),
+        (
+            "form body",
+            lambda s, c: (b"session=x&text=y", {"content-type": "application/x-www-form-urlencoded"}),
+            422,
+        ),
+    ],
+)
+async def test_a_refused_web_chat_message_gets_the_same_error(apps, case, make, status) -> None:  # type: ignore[no-untyped-def]
+    session = await _session(apps[0])
+    answer = await _both(apps, "/webchat/t_web/messages", lambda c: make(session, c))
+    assert answer[0] == status, (case, answer)
+
+
+async def test_an_unknown_web_chat_channel_is_404_alike(apps) -> None:  # type: ignore[no-untyped-def]
+    session = await _session(apps[0])
+    answer = await _both(apps, "/webchat/nowhere/messages", lambda c: _chat(session, c))
+    assert answer[0] == 404
