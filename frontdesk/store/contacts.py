@@ -75,7 +75,7 @@ def _link_statement(n: int) -> Prepared:
             "tenant_id": sa.bindparam("tenant_id"),
             "contact_id": sa.bindparam("contact_id"),
             "provider": sa.bindparam("provider"),
-            "created_at": sa.bindparam("created_at"),
+            "created_at": sa.bindparam("created_at", type_=ident.created_at.type),
             "scope": sa.bindparam(f"scope_{i}"),
             "address": sa.bindparam(f"address_{i}"),
         }
