@@ -302,8 +302,14 @@ def _report_and_check(
     )
 
     # The kills met unfinished work (each kill's share is reported above: a kill that lands
-    # between two messages of a process finds none).
-    assert sum(chaos.left_at_kills) > 0, chaos.left_at_kills
+    # between two messages of a process finds none). With the fake provider's sends, turns are
+    # long enough for the kills to meet running ones; in mock mode a turn takes ~1 ms, so twelve
+    # kills often meet none, and unfinished work is a send in flight or a webhook cut off.
+    if provider == "graph":
+        assert sum(chaos.left_at_kills) > 0, chaos.left_at_kills
+    else:
+        met = sum(chaos.left_at_kills) + chaos.in_flight_sum + chaos.webhook_retries
+        assert met > 0, (chaos.left_at_kills, chaos.in_flight_sum, chaos.webhook_retries)
     # Every accepted message stored once and answered, in order; nothing stuck.
     ids = Counter(pid for pid, _, _ in inbound)
     assert len(ids) == CONVERSATIONS * MESSAGES and set(ids.values()) == {1}
