@@ -74,7 +74,7 @@ def check(kind: str, data: Any, current: dict[str, Any] | None, principal: Princ
     The platform may name the tenant's variables only; a tenant token may keep the references the
     operator wrote (``current``), never add one.
     """
-    if principal.is_admin:
+    if principal.is_superuser:
         details = problems(kind, data, str(data.get("tenant_id")))
     else:
         kept = {name for _, name in references(kind, current)} if current else set()
@@ -107,7 +107,7 @@ def resolve(
     if ref is None:
         return value
     name, kept = ref.group(1), stored not in (None, "")
-    if not principal.is_admin:
+    if not principal.is_superuser:
         if kept and value in placeholders:
             return stored
         raise ConfigError(f"{where}: {env_refs.TENANT_REFUSAL}")

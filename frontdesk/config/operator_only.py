@@ -37,7 +37,7 @@ def check(
     kind: str, new: dict[str, Any], current: dict[str, Any] | None, principal: Principal, allow: AllowList
 ) -> None:
     """Raise ConfigError when a tenant's token sets (or changes) an operator-only setting."""
-    if principal.is_admin:
+    if principal.is_superuser:
         return
     for path in BASE_URLS.get(kind, ()):
         value = _dig(new, path)

@@ -21,7 +21,7 @@ from frontdesk.store.db import Database
 
 def scope(principal: Principal, tenant_id: str | None) -> str | None:
     """The tenant a call is about; a tenant token naming another tenant gets 404."""
-    if principal.is_admin:
+    if principal.is_superuser:
         return tenant_id
     if tenant_id is not None and tenant_id != principal.tenant_id:
         raise NotFound(f"Tenant '{tenant_id}' not found")
@@ -90,7 +90,7 @@ class ConfigReads:
             number = normalize_e164(phone)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        tenant = None if principal.is_admin else principal.tenant_id
+        tenant = None if principal.is_superuser else principal.tenant_id
         async with self.db.read() as conn:
             found = await repo.route_rows(conn, number, tenant)
         if found is None:

@@ -189,7 +189,7 @@ async def plan_import(service: ConfigService, doc: Any, principal: Principal) ->
                 snap.setdefault(name, {})[oid] = op.public
     for tenant in sorted(knowledge_tenants - set(snap.get("tenant", {}))):
         plan.errors.append(rules.unknown_tenant("knowledge", "*", tenant))
-    scope = None if principal.is_admin else principal.tenant_id
+    scope = None if principal.is_superuser else principal.tenant_id
     found = rules.report(snap, scope=scope, visible=principal.can_see)
     plan.errors += found["errors"]
     plan.warnings = found["warnings"]
@@ -204,7 +204,7 @@ async def _plan_one(service: ConfigService, k: Kind, raw: Any, principal: Princi
     if k.name == "tenant":
         data = dict(raw) if isinstance(raw, dict) else raw
         tid = data.get("tenant_id") if isinstance(data, dict) else None
-        if not principal.is_admin and tid != principal.tenant_id:
+        if not principal.is_superuser and tid != principal.tenant_id:
             raise NotFound(f"Tenant '{tid}' not found")
     else:
         data = service.scoped_data(k, raw, principal)

@@ -107,7 +107,7 @@ class ConfigWrites(ConfigReads):
         async with self.db.write() as conn:
             row = await self._visible(conn, k, object_id, principal)
             if k.name == "tenant":
-                if not principal.is_admin:
+                if not principal.is_superuser:
                     raise Forbidden("only a platform admin token can delete tenants")
                 if object_id == DEFAULT_TENANT:
                     raise ConfigError("the default tenant cannot be deleted")
@@ -122,7 +122,7 @@ class ConfigWrites(ConfigReads):
             raise BadRequest(f"a {k.name} must be a JSON object")
         data = {key: v for key, v in data.items() if key != "credentials_set"}
         if k.name == "tenant":
-            if not principal.is_admin:
+            if not principal.is_superuser:
                 raise Forbidden("only a platform admin token can create tenants")
             return data
         if data.get("tenant_id") is None:

@@ -176,6 +176,9 @@ conversations = sa.Table(
     sa.Column("needs_human", sa.Boolean, nullable=False, default=False),
     sa.Column("needs_human_reason", sa.Text),
     sa.Column("agent_id", sa.String(128)),
+    # The person handling it while ``mode`` is "human" (users.user_id; no FK: users live in
+    # people_tables, which imports this module).
+    sa.Column("assignee_id", sa.String(40)),
     # A conversation started by a test tool (/route/message, `frontdesk chat`): replies stay in the
     # store for the caller to read instead of going to a provider.
     sa.Column("simulated", sa.Boolean, nullable=False, default=False),
@@ -214,6 +217,9 @@ messages = sa.Table(
     # Outbound: sent again after its sender died mid-send, through a provider without idempotency
     # keys, so the customer may have received it twice.
     sa.Column("possible_duplicate", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    # Outbound written by a person (a human reply, an approved or edited review): who ("user:<id>",
+    # "token:<id>"). NULL: the agent.
+    sa.Column("author_id", sa.String(200)),
     sa.Column("created_at", TS, nullable=False, server_default=_now()),
     sa.Column("updated_at", TS, nullable=False, server_default=_now()),
     sa.Index("ix_messages_conversation", "conversation_id", "id"),
@@ -275,6 +281,9 @@ api_tokens = sa.Table(
     ),  # NULL: admin
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("name", sa.String(200), nullable=False, default=""),
+    # The rights the token keeps (security/roles.py): admin | agent. A token without a tenant is
+    # the platform's: superuser, whatever this says.
+    sa.Column("role", sa.String(16), nullable=False, default="admin", server_default="admin"),
     sa.Column("created_at", TS, nullable=False, server_default=_now()),
     sa.Column("last_used_at", TS),
     sa.Column("revoked", sa.Boolean, nullable=False, default=False),
